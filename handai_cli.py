@@ -1,0 +1,288 @@
+"""Handai without a browser: the same engine and database, for large or scripted jobs.
+
+    python handai_cli.py transform reviews.csv --prompt "Sentiment?" --provider openai \\
+        --model gpt-4o-mini --output out.csv
+    python handai_cli.py generate --description "Support tickets" --rows 100 --provider openai \\
+        --model gpt-4o-mini --template support_tickets --output tickets.jsonl
+    python handai_cli.py runs list | runs resume RUN_ID | runs retry-failed RUN_ID | runs export RUN_ID -o OUT
+
+Exit code 0 when every row succeeded, 1 when some failed or the run stopped, 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from handai_db import Database, RunFilter, get_db
+from handai_engine import Engine, Progress, RunSettings, get_engine
+from handai_errors import redact
+from handai_io import FileReadError, ReadOptions, content_hash, read_table, write_table
+from handai_prompts import GENERATE_TEMPLATES, TemplateError, make_schema
+from providers import PROVIDERS, Connection, MissingKeyError, check_key_format, resolve_endpoint, resolve_key
+
+OUTPUT_SUFFIXES = (".csv", ".xlsx", ".json", ".jsonl")
+
+
+class CliError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def _connection(args: argparse.Namespace, stored: dict[str, Any] | None = None) -> Connection:
+    stored = stored or {}
+    provider = getattr(args, "provider", None) or stored.get("provider")
+    if provider not in PROVIDERS:
+        raise CliError(f"Unknown provider {provider!r}. Choose one of: {', '.join(PROVIDERS)}.")
+    key = resolve_key(provider).key
+    conn = Connection(
+        provider,
+        api_key=key,
+        base_url=getattr(args, "base_url", None) or stored.get("base_url") or resolve_endpoint(provider),
+        api_version=getattr(args, "api_version", None) or stored.get("api_version"),
+        deployment=getattr(args, "deployment", None) or stored.get("deployment"),
+    )
+    check = check_key_format(provider, key)
+    if check.level == "error" and PROVIDERS[provider].needs_key:
+        raise CliError(f"{check.message} Set {PROVIDERS[provider].key_env} in the environment.")
+    if check.level == "warning":
+        print(f"warning: {check.message}", file=sys.stderr)
+    return conn
+
+
+def _check_output(path: str) -> Path:
+    out = Path(path)
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise CliError(f"--output must end in {', '.join(OUTPUT_SUFFIXES)} (got {out.name!r}).")
+    if not out.parent.exists():
+        raise CliError(f"The folder {out.parent} does not exist.")
+    return out
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> RunSettings:
+    if args.concurrency < 1 or args.max_retries < 0:
+        raise CliError("--concurrency must be at least 1 and --max-retries at least 0.")
+    return RunSettings(
+        provider=args.provider,
+        model=args.model,
+        json_mode=args.json,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        concurrency=args.concurrency,
+        max_retries=args.max_retries,
+        timeout=args.timeout,
+        **extra,
+    )
+
+
+def _progress_line(p: Progress) -> str:
+    eta = f" ETA {p.eta_s:.0f}s" if p.eta_s is not None and not p.finished else ""
+    return (
+        f"run {p.run_id}: {p.done}/{p.total} ({p.succeeded} ok, {p.failed} failed, {p.retrying} retrying)"
+        f" {p.rows_per_s:.1f} rows/s{eta} concurrency {p.concurrency}/{p.max_concurrency}"
+        f" tokens {p.tokens_in}+{p.tokens_out}"
+    )
+
+
+def _follow(engine: Engine, run_id: int) -> Progress:
+    """Print progress until the run ends; Ctrl-C pauses it so `runs resume` can pick it up."""
+    tty = sys.stderr.isatty()
+    last_print = 0.0
+
+    def pause(_sig: int, _frame: Any) -> None:
+        print(f"\nPausing run {run_id}…", file=sys.stderr)
+        engine.pause(run_id)
+
+    previous = signal.signal(signal.SIGINT, pause)
+    try:
+        while engine.is_running(run_id):
+            engine.wait(run_id, 0.5)
+            now = time.monotonic()
+            if tty or now - last_print >= 5:
+                print(
+                    ("\r" if tty else "") + _progress_line(engine.progress(run_id)),
+                    end="" if tty else "\n",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                last_print = now
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    final = engine.progress(run_id)
+    print(("\r" if tty else "") + _progress_line(final), file=sys.stderr)
+    return final
+
+
+def _finish(db: Database, engine: Engine, run_id: int, output: Path | None) -> int:
+    final = _follow(engine, run_id)
+    run = db.get_run(run_id)
+    if output is not None:
+        write_table(db.results_frame(run_id), output)
+        print(f"Wrote {final.total} rows to {output}")
+    if run is not None and run.stop_reason:
+        print(f"run {run_id} {run.status}: {run.stop_reason}", file=sys.stderr)
+    if run is not None and run.status in ("paused", "interrupted", "cancelled"):
+        print(f"Resume with: python handai_cli.py runs resume {run_id}", file=sys.stderr)
+    return 0 if final.status == "completed" and final.failed == 0 and final.succeeded == final.total else 1
+
+
+def cmd_transform(args: argparse.Namespace, db: Database, engine: Engine) -> int:
+    output = _check_output(args.output)
+    conn = _connection(args)
+    path = Path(args.input)
+    if not path.is_file():
+        raise CliError(f"No such file: {path}")
+    data = path.read_bytes()
+    table = read_table(data, path.name, ReadOptions(sheet=args.sheet, encoding=args.encoding))
+    columns = [c.strip() for c in args.columns.split(",")] if args.columns else []
+    settings = _settings(args, system_prompt=args.prompt, columns=columns, row_template=args.template)
+    session_id = db.create_session(f"Command line {time.strftime('%Y-%m-%d %H:%M')}")
+    run_id = engine.create_transform_run(
+        table.df,
+        settings,
+        conn,
+        input_name=path.name,
+        input_hash=content_hash(data),
+        session_id=session_id,
+        limit_rows=args.limit,
+    )
+    print(f"run {run_id}: {min(len(table.df), args.limit or len(table.df))} rows from {path.name}")
+    engine.start(run_id, conn)
+    return _finish(db, engine, run_id, output)
+
+
+def cmd_generate(args: argparse.Namespace, db: Database, engine: Engine) -> int:
+    output = _check_output(args.output)
+    conn = _connection(args)
+    if args.rows < 1:
+        raise CliError("--rows must be at least 1.")
+    if args.template:
+        template = GENERATE_TEMPLATES.get(args.template)
+        if template is None:
+            raise CliError(
+                f"Unknown template {args.template!r}. Choose one of: {', '.join(GENERATE_TEMPLATES)}."
+            )
+        schema = template.schema()
+        description = args.description or template.description
+    else:
+        fields = [
+            dict(zip(("name", "type", "description"), f.split(":", 2), strict=False))
+            for f in args.fields or []
+        ]
+        schema = make_schema(fields) if fields else None
+        description = args.description
+    if not description:
+        raise CliError("Describe the dataset with --description (or pick a --template).")
+    variables = {}
+    for spec in args.var or []:
+        name, _, values = spec.partition("=")
+        variables[name.strip()] = [v.strip() for v in values.split("|")]
+    settings = _settings(args, output_schema=schema)
+    session_id = db.create_session(f"Command line {time.strftime('%Y-%m-%d %H:%M')}")
+    run_id = engine.create_generate_run(
+        description, args.rows, settings, conn, variables=variables, session_id=session_id
+    )
+    print(f"run {run_id}: generating {args.rows} rows")
+    engine.start(run_id, conn)
+    return _finish(db, engine, run_id, output)
+
+
+def cmd_runs(args: argparse.Namespace, db: Database, engine: Engine) -> int:
+    if args.runs_command == "list":
+        for run in db.list_runs(RunFilter(limit=args.limit)):
+            print(
+                f"{run.id:>6}  {run.created_at:%Y-%m-%d %H:%M}  {run.status:<11} {run.kind:<9} "
+                f"{run.provider}/{run.model}  {run.succeeded}/{run.total_rows} ok  {run.failed} failed  "
+                f"{run.input_name[:40]}"
+            )
+        return 0
+    run = db.get_run(args.run_id)
+    if run is None:
+        raise CliError(f"No run {args.run_id}. See `python handai_cli.py runs list`.")
+    if args.runs_command == "export":
+        output = _check_output(args.output)
+        write_table(db.results_frame(run.id), output)
+        print(f"Wrote {run.total_rows} rows to {output}")
+        return 0
+    conn = _connection(argparse.Namespace(provider=run.provider), run.connection)
+    output = _check_output(args.output) if args.output else None
+    if args.runs_command == "resume":
+        engine.resume(run.id, conn)
+    else:
+        engine.retry_failed(run.id, conn)
+    print(f"run {run.id}: {args.runs_command} with {run.provider} / {run.model}")
+    return _finish(db, engine, run.id, output)
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--provider", required=True, help=", ".join(PROVIDERS))
+    p.add_argument("--model", required=True)
+    p.add_argument("--base-url", help="override the provider's URL (any OpenAI-compatible endpoint)")
+    p.add_argument("--api-version", help="Azure OpenAI api-version")
+    p.add_argument("--deployment", help="Azure OpenAI deployment")
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--max-retries", type=int, default=3)
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--max-tokens", type=int)
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+    p.add_argument("--json", action="store_true", help="ask for JSON and write one column per field")
+    p.add_argument("--output", "-o", required=True, help="OUT.csv, .xlsx, .json or .jsonl")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="handai_cli.py", description="Apply an LLM to every row of a table."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("transform", help="run one instruction on every row of a file")
+    t.add_argument("input")
+    t.add_argument("--prompt", required=True, help="the instruction (system prompt)")
+    t.add_argument("--columns", help="comma-separated columns to send (default: all)")
+    t.add_argument("--template", help="user message template with {column} placeholders")
+    t.add_argument("--limit", type=int, help="only the first N rows (a test run)")
+    t.add_argument("--sheet", help="worksheet name for Excel files")
+    t.add_argument("--encoding", help="text encoding (default: detected)")
+    _add_run_options(t)
+    g = sub.add_parser("generate", help="generate a synthetic dataset")
+    g.add_argument("--description", help="what the dataset is about")
+    g.add_argument("--rows", type=int, required=True)
+    g.add_argument("--template", help=", ".join(GENERATE_TEMPLATES))
+    g.add_argument("--fields", nargs="*", help="name:type:description …")
+    g.add_argument("--var", action="append", help="NAME=value1|value2 cycled per row")
+    _add_run_options(g)
+    r = sub.add_parser("runs", help="list, resume, retry or export runs")
+    rs = r.add_subparsers(dest="runs_command", required=True)
+    rl = rs.add_parser("list")
+    rl.add_argument("--limit", type=int, default=50)
+    for name in ("resume", "retry-failed"):
+        rr = rs.add_parser(name)
+        rr.add_argument("run_id", type=int)
+        rr.add_argument("--output", "-o")
+    re_ = rs.add_parser("export")
+    re_.add_argument("run_id", type=int)
+    re_.add_argument("--output", "-o", required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        db = get_db()
+        db.mark_interrupted_runs()
+        engine = get_engine(db)
+        handler = {"transform": cmd_transform, "generate": cmd_generate, "runs": cmd_runs}[args.command]
+        return handler(args, db, engine)
+    except (CliError, FileReadError, TemplateError, MissingKeyError, ValueError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"error: {redact(str(message))}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    sys.exit(main())

@@ -1,0 +1,662 @@
+"""The run ledger: sessions, runs, one result row per input row, logs and settings, in SQLite.
+
+The database is the source of truth (DESIGN decision 2): a run and a `pending` result for every
+input row are written before the first call, and each row is recorded as it finishes, in short
+transactions, so a crash loses at most the rows in flight. Progress, History, resume and
+retry-failed all read the same rows. This is the only module that speaks SQL. No API key is ever
+written here: connections are stored through `Connection.safe_dict()`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection as SAConnection
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+RUN_STATUSES = ("queued", "running", "paused", "cancelled", "completed", "failed", "interrupted")
+ACTIVE_STATUSES = ("queued", "running")
+ROW_STATUSES = ("pending", "succeeded", "failed")
+HEARTBEAT_STALE = timedelta(seconds=90)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class SessionRow(Base):
+    __tablename__ = "sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(String(20), default="transform")
+    name: Mapped[str] = mapped_column(String(300), default="")
+    provider: Mapped[str] = mapped_column(String(40))
+    model: Mapped[str] = mapped_column(String(200))
+    connection: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    system_prompt: Mapped[str] = mapped_column(Text, default="")
+    row_template: Mapped[str | None] = mapped_column(Text)
+    columns: Mapped[list[Any]] = mapped_column(default=list)
+    output_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    input_name: Mapped[str] = mapped_column(String(500), default="")
+    input_hash: Mapped[str] = mapped_column(String(64), default="")
+    input_columns: Mapped[list[Any]] = mapped_column(default=list)
+    concurrency: Mapped[int] = mapped_column(Integer, default=16)
+    max_retries: Mapped[int] = mapped_column(Integer, default=3)
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    stop_reason: Mapped[str | None] = mapped_column(Text)
+    total_rows: Mapped[int] = mapped_column(Integer, default=0)
+    succeeded: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
+    owner: Mapped[str | None] = mapped_column(String(200))
+
+
+class Result(Base):
+    __tablename__ = "results"
+    __table_args__ = (
+        Index("ix_results_run_row", "run_id", "row_index", unique=True),
+        Index("ix_results_run_status", "run_id", "status"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    row_index: Mapped[int] = mapped_column(Integer)
+    input: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    request: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[str | None] = mapped_column(Text)
+    parsed: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    error_kind: Mapped[str | None] = mapped_column(String(40))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class LogRow(Base):
+    __tablename__ = "logs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    ts: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    level: Mapped[str] = mapped_column(String(10), default="info")
+    message: Mapped[str] = mapped_column(Text)
+
+
+class Setting(Base):
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Migration(Base):
+    __tablename__ = "migrations"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    applied_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+def _m0001_initial(conn: SAConnection) -> None:
+    Base.metadata.create_all(conn)
+
+
+# Ordered, append-only: a later version adds ("0002_…", fn) and existing databases upgrade.
+MIGRATIONS: list[tuple[str, Callable[[SAConnection], None]]] = [("0001_initial", _m0001_initial)]
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    """What the engine learned about one row; written in batches by `record_results`."""
+
+    result_id: int
+    status: str
+    raw: str | None = None
+    parsed: dict[str, Any] | None = None
+    error_kind: str | None = None
+    error_message: str | None = None
+    attempts: int = 0
+    latency_ms: float | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    request: str | None = None
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    result_id: int
+    row_index: int
+    input: dict[str, Any]
+
+
+@dataclass
+class RunFilter:
+    status: Sequence[str] = ()
+    kind: Sequence[str] = ()
+    provider: Sequence[str] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    session_id: int | None = None
+    limit: int = 500
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    total: int
+    pending: int
+    succeeded: int
+    failed: int
+    tokens_in: int
+    tokens_out: int
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed
+
+
+def default_url() -> str:
+    """HANDAI_DATABASE_URL, else a SQLite file in HANDAI_DATA_DIR (default ~/.handai)."""
+    if url := os.environ.get("HANDAI_DATABASE_URL"):
+        return url
+    folder = Path(os.environ.get("HANDAI_DATA_DIR") or Path.home() / ".handai").expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'handai.db'}"
+
+
+def owner_id() -> str:
+    """Which process owns a running run: host and pid, so another process can tell it died."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str | None) -> bool:
+    if not owner or ":" not in owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+class Database:
+    """One database: a SQLAlchemy engine plus task-named functions, each a short transaction."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or default_url()
+        is_sqlite = self.url.startswith("sqlite")
+        connect_args = {"timeout": 30, "check_same_thread": False} if is_sqlite else {}
+        self.engine: Engine = create_engine(self.url, connect_args=connect_args)
+        if is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = threading.Lock()
+        self.migrate()
+
+    # -- schema ---------------------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        """Create a new database from the models, or apply the migrations an older one lacks."""
+        applied: list[str] = []
+        with self.engine.begin() as conn:
+            Migration.__table__.create(conn, checkfirst=True)
+            done = set(conn.scalars(select(Migration.name)))
+            fresh = not done and "runs" not in _table_names(conn)
+            for name, fn in MIGRATIONS:
+                if name in done:
+                    continue
+                if not fresh:
+                    fn(conn)
+                applied.append(name)
+            if fresh:
+                Base.metadata.create_all(conn)
+            if applied:
+                conn.execute(insert(Migration), [{"name": n, "applied_at": utcnow()} for n in applied])
+        return applied
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- sessions -------------------------------------------------------------------------------
+    def create_session(self, name: str) -> int:
+        with self.session() as s, s.begin():
+            row = SessionRow(name=name)
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def rename_session(self, session_id: int, name: str) -> None:
+        with self.session() as s, s.begin():
+            s.execute(update(SessionRow).where(SessionRow.id == session_id).values(name=name))
+
+    def list_sessions(self) -> list[SessionRow]:
+        with self.session() as s:
+            return list(s.scalars(select(SessionRow).order_by(SessionRow.id.desc())))
+
+    def get_session(self, session_id: int) -> SessionRow | None:
+        with self.session() as s:
+            return s.get(SessionRow, session_id)
+
+    # -- runs -----------------------------------------------------------------------------------
+    def create_run(self, rows: Iterable[dict[str, Any]], **fields: Any) -> int:
+        """Write the run and one pending result per row, before any call is made."""
+        with self.session() as s, s.begin():
+            run = Run(status="queued", **fields)
+            s.add(run)
+            s.flush()
+            batch: list[dict[str, Any]] = []
+            total = 0
+            for index, row in enumerate(rows):
+                batch.append({"run_id": run.id, "row_index": index, "input": row, "status": "pending"})
+                total += 1
+                if len(batch) >= 5000:
+                    s.execute(insert(Result), batch)
+                    batch = []
+            if batch:
+                s.execute(insert(Result), batch)
+            run.total_rows = total
+            return run.id
+
+    def get_run(self, run_id: int) -> Run | None:
+        with self.session() as s:
+            return s.get(Run, run_id)
+
+    def update_run(self, run_id: int, **values: Any) -> None:
+        with self._write_lock, self.session() as s, s.begin():
+            s.execute(update(Run).where(Run.id == run_id).values(**values))
+
+    def set_run_status(
+        self, run_id: int, status: str, *, only_from: Sequence[str] | None = None, **values: Any
+    ) -> bool:
+        """Guarded status change: returns False when the run was not in one of `only_from`."""
+        if status not in RUN_STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        now = utcnow()
+        values = {"status": status, **values}
+        if status == "running":
+            values.setdefault("started_at", now)
+            values.update(heartbeat_at=now, owner=owner_id(), finished_at=None)
+        elif status in ("completed", "failed", "cancelled", "paused", "interrupted"):
+            values.setdefault("finished_at", now)
+        stmt = update(Run).where(Run.id == run_id).values(**values)
+        if only_from:
+            stmt = stmt.where(Run.status.in_(only_from))
+        with self._write_lock, self.session() as s, s.begin():
+            return s.execute(stmt).rowcount > 0
+
+    def heartbeat(self, run_id: int) -> None:
+        self.update_run(run_id, heartbeat_at=utcnow())
+
+    def list_runs(self, flt: RunFilter | None = None) -> list[Run]:
+        flt = flt or RunFilter()
+        stmt = select(Run).order_by(Run.id.desc()).limit(flt.limit)
+        if flt.status:
+            stmt = stmt.where(Run.status.in_(flt.status))
+        if flt.kind:
+            stmt = stmt.where(Run.kind.in_(flt.kind))
+        if flt.provider:
+            stmt = stmt.where(Run.provider.in_(flt.provider))
+        if flt.since:
+            stmt = stmt.where(Run.created_at >= flt.since)
+        if flt.until:
+            stmt = stmt.where(Run.created_at < flt.until)
+        if flt.session_id is not None:
+            stmt = stmt.where(Run.session_id == flt.session_id)
+        with self.session() as s:
+            return list(s.scalars(stmt))
+
+    def active_runs(self) -> list[Run]:
+        return self.list_runs(RunFilter(status=ACTIVE_STATUSES))
+
+    def delete_run(self, run_id: int) -> None:
+        with self._write_lock, self.session() as s, s.begin():
+            s.execute(delete(Result).where(Result.run_id == run_id))
+            s.execute(delete(LogRow).where(LogRow.run_id == run_id))
+            s.execute(delete(Run).where(Run.id == run_id))
+
+    def mark_interrupted_runs(self) -> list[int]:
+        """Runs left queued/running by a process that is gone become `interrupted` (resumable)."""
+        stale = utcnow() - HEARTBEAT_STALE
+        interrupted = []
+        for run in self.active_runs():
+            alive = _owner_alive(run.owner) and (run.heartbeat_at or run.created_at) > stale
+            if run.owner == owner_id() or alive:
+                continue
+            if self.set_run_status(
+                run.id,
+                "interrupted",
+                only_from=ACTIVE_STATUSES,
+                stop_reason="The process running this run stopped before it finished.",
+            ):
+                self.log(run.id, "warning", "Run marked interrupted: its process is no longer running.")
+                interrupted.append(run.id)
+        return interrupted
+
+    # -- results --------------------------------------------------------------------------------
+    def rows_to_run(self, run_id: int, statuses: Sequence[str] = ("pending", "failed")) -> list[PendingRow]:
+        stmt = (
+            select(Result.id, Result.row_index, Result.input)
+            .where(Result.run_id == run_id, Result.status.in_(statuses))
+            .order_by(Result.row_index)
+        )
+        with self.session() as s:
+            return [PendingRow(r.id, r.row_index, r.input) for r in s.execute(stmt)]
+
+    def reset_rows(self, run_id: int, statuses: Sequence[str] = ("failed",)) -> int:
+        """Put rows back to pending (retry-failed), keeping their attempt counts for the record."""
+        stmt = (
+            update(Result)
+            .where(Result.run_id == run_id, Result.status.in_(statuses))
+            .values(status="pending", error_kind=None, error_message=None)
+        )
+        with self._write_lock, self.session() as s, s.begin():
+            return s.execute(stmt).rowcount
+
+    def record_results(self, run_id: int, outcomes: Sequence[RowOutcome]) -> None:
+        """Write a batch of finished rows and the run's token totals in one short transaction."""
+        if not outcomes:
+            return
+        now = utcnow()
+        params = [
+            {
+                "b_id": o.result_id,
+                "status": o.status,
+                "raw": o.raw,
+                "parsed": o.parsed,
+                "error_kind": o.error_kind,
+                "error_message": o.error_message,
+                "attempts": o.attempts,
+                "latency_ms": o.latency_ms,
+                "tokens_in": o.tokens_in,
+                "tokens_out": o.tokens_out,
+                "request": o.request,
+                "updated_at": now,
+            }
+            for o in outcomes
+        ]
+        stmt = (
+            update(Result.__table__)
+            .where(Result.__table__.c.id == bindparam("b_id"))
+            .values({k: bindparam(k) for k in params[0] if k != "b_id"})
+        )
+        with self._write_lock, self.engine.begin() as conn:
+            conn.execute(stmt, params)
+            conn.execute(
+                update(Run)
+                .where(Run.id == run_id)
+                .values(
+                    tokens_in=Run.tokens_in + sum(o.tokens_in for o in outcomes),
+                    tokens_out=Run.tokens_out + sum(o.tokens_out for o in outcomes),
+                    heartbeat_at=now,
+                )
+            )
+
+    def run_counts(self, run_id: int) -> RunCounts:
+        with self.session() as s:
+            by_status = dict(
+                s.execute(
+                    select(Result.status, func.count()).where(Result.run_id == run_id).group_by(Result.status)
+                ).all()
+            )
+            kinds = dict(
+                s.execute(
+                    select(Result.error_kind, func.count())
+                    .where(Result.run_id == run_id, Result.status == "failed")
+                    .group_by(Result.error_kind)
+                ).all()
+            )
+            run = s.get(Run, run_id)
+        return RunCounts(
+            total=sum(by_status.values()),
+            pending=by_status.get("pending", 0),
+            succeeded=by_status.get("succeeded", 0),
+            failed=by_status.get("failed", 0),
+            tokens_in=run.tokens_in if run else 0,
+            tokens_out=run.tokens_out if run else 0,
+            errors_by_kind={str(k): v for k, v in kinds.items()},
+        )
+
+    def refresh_run_counts(self, run_id: int) -> RunCounts:
+        counts = self.run_counts(run_id)
+        self.update_run(run_id, succeeded=counts.succeeded, failed=counts.failed, total_rows=counts.total)
+        return counts
+
+    def results(
+        self, run_id: int, *, statuses: Sequence[str] = (), error_kinds: Sequence[str] = ()
+    ) -> list[Result]:
+        stmt = select(Result).where(Result.run_id == run_id).order_by(Result.row_index)
+        if statuses:
+            stmt = stmt.where(Result.status.in_(statuses))
+        if error_kinds:
+            stmt = stmt.where(Result.error_kind.in_(error_kinds))
+        with self.session() as s:
+            return list(s.scalars(stmt))
+
+    def result(self, run_id: int, row_index: int) -> Result | None:
+        with self.session() as s:
+            return s.scalar(select(Result).where(Result.run_id == run_id, Result.row_index == row_index))
+
+    def results_frame(self, run_id: int, *, statuses: Sequence[str] = ()) -> pd.DataFrame:
+        """The input rebuilt with its outputs: input columns in order, then the output
+        (`ai_output`, or one column per JSON field), then `ai_status` and `ai_error`."""
+        run = self.get_run(run_id)
+        if run is None:
+            raise KeyError(f"No run {run_id}")
+        stmt = (
+            select(Result.input, Result.raw, Result.parsed, Result.status, Result.error_message)
+            .where(Result.run_id == run_id)
+            .order_by(Result.row_index)
+        )
+        if statuses:
+            stmt = stmt.where(Result.status.in_(statuses))
+        with self.session() as s:
+            rows = s.execute(stmt).all()
+        structured = bool(run.output_schema) or bool(run.params.get("json_mode"))
+        records: list[dict[str, Any]] = []
+        output_keys: dict[str, None] = dict.fromkeys((run.output_schema or {}).get("fields", {}) or {})
+        for row in rows:
+            record = dict(row.input or {})
+            if structured:
+                for key, value in (row.parsed or {}).items():
+                    output_keys.setdefault(key, None)
+                    record[_output_name(key, run.input_columns)] = _cell(value)
+            else:
+                record["ai_output"] = (row.parsed or {}).get(
+                    "output", row.raw if row.status == "succeeded" else None
+                )
+            record["ai_status"] = row.status
+            record["ai_error"] = row.error_message
+            records.append(record)
+        outputs = [_output_name(k, run.input_columns) for k in output_keys] if structured else ["ai_output"]
+        columns = [*run.input_columns, *outputs, "ai_status", "ai_error"]
+        return pd.DataFrame.from_records(records, columns=columns)
+
+    # -- logs -----------------------------------------------------------------------------------
+    def log(self, run_id: int | None, level: str, message: str) -> None:
+        with self._write_lock, self.session() as s, s.begin():
+            s.add(LogRow(run_id=run_id, level=level, message=message))
+
+    def logs(self, run_id: int | None = None, limit: int = 1000) -> list[LogRow]:
+        stmt = select(LogRow).order_by(LogRow.id.desc()).limit(limit)
+        if run_id is not None:
+            stmt = stmt.where(LogRow.run_id == run_id)
+        with self.session() as s:
+            return list(reversed(list(s.scalars(stmt))))
+
+    # -- settings -------------------------------------------------------------------------------
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        with self.session() as s:
+            row = s.get(Setting, key)
+            return default if row is None or row.value is None else row.value.get("v", default)
+
+    def set_setting(self, key: str, value: Any) -> None:
+        with self._write_lock, self.session() as s, s.begin():
+            s.merge(Setting(key=key, value={"v": value}))
+
+    # -- statistics and export ------------------------------------------------------------------
+    def run_stats(self) -> pd.DataFrame:
+        """One row per run with the figures the History charts need."""
+        latency = (
+            select(Result.run_id, func.avg(Result.latency_ms).label("avg_latency_ms"))
+            .where(Result.status == "succeeded")
+            .group_by(Result.run_id)
+            .subquery()
+        )
+        stmt = select(
+            Run.id,
+            Run.kind,
+            Run.provider,
+            Run.model,
+            Run.status,
+            Run.created_at,
+            Run.total_rows,
+            Run.succeeded,
+            Run.failed,
+            Run.tokens_in,
+            Run.tokens_out,
+            latency.c.avg_latency_ms,
+        ).outerjoin(latency, latency.c.run_id == Run.id)
+        with self.session() as s:
+            return pd.DataFrame(s.execute(stmt).mappings().all())
+
+    def error_kind_totals(self) -> dict[str, int]:
+        stmt = (
+            select(Result.error_kind, func.count())
+            .where(Result.status == "failed")
+            .group_by(Result.error_kind)
+        )
+        with self.session() as s:
+            return {str(k): v for k, v in s.execute(stmt).all()}
+
+    def export_session(self, session_id: int) -> dict[str, Any]:
+        """A session as plain JSON-able data: its runs, their settings, results and logs."""
+        session = self.get_session(session_id)
+        if session is None:
+            raise KeyError(f"No session {session_id}")
+        runs = self.list_runs(RunFilter(session_id=session_id, limit=100_000))
+        return {
+            "session": {"id": session.id, "name": session.name, "created_at": session.created_at.isoformat()},
+            "runs": [self.export_run(run.id) for run in runs],
+        }
+
+    def export_run(self, run_id: int) -> dict[str, Any]:
+        run = self.get_run(run_id)
+        if run is None:
+            raise KeyError(f"No run {run_id}")
+        data = {c.name: _jsonable(getattr(run, c.name)) for c in Run.__table__.columns}
+        data["results"] = [
+            {c.name: _jsonable(getattr(r, c.name)) for c in Result.__table__.columns}
+            for r in self.results(run_id)
+        ]
+        data["logs"] = [
+            {"ts": lg.ts.isoformat(), "level": lg.level, "message": lg.message} for lg in self.logs(run_id)
+        ]
+        return data
+
+
+def _output_name(key: str, input_columns: Sequence[str]) -> str:
+    return f"ai_{key}" if key in input_columns else key
+
+
+def _cell(value: Any) -> Any:
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _table_names(conn: SAConnection) -> set[str]:
+    from sqlalchemy import inspect
+
+    return set(inspect(conn).get_table_names())
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+_default: Database | None = None
+_default_lock = threading.Lock()
+
+
+def get_db() -> Database:
+    """The process-wide database at default_url(); created (and migrated) on first use."""
+    global _default
+    with _default_lock:
+        if _default is None or _default.url != default_url():
+            _default = Database()
+        return _default
+
+
+__all__ = [
+    "Database",
+    "RowOutcome",
+    "PendingRow",
+    "RunFilter",
+    "RunCounts",
+    "Run",
+    "Result",
+    "SessionRow",
+    "LogRow",
+    "get_db",
+    "default_url",
+    "owner_id",
+    "RUN_STATUSES",
+    "ROW_STATUSES",
+    "text",
+]

@@ -1,0 +1,360 @@
+"""Pure functions between a row and the model: what a row sends, and what a reply means.
+
+No I/O here, so every rule (payloads, `{column}` templates, JSON extraction, schema coercion) can be
+tested on its own and reused by the engine, the pages and the command line alike.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from handai_errors import ErrorKind, ReplyError
+
+FIELD_TYPES = ("string", "integer", "number", "boolean", "array", "object")
+PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}\"'\n:]+)\}(?!\})")
+
+
+class TemplateError(ValueError):
+    """A `{column}` template names a column the data does not have."""
+
+
+# -- what a row sends --------------------------------------------------------------------------
+def _plain(value: Any) -> Any:
+    """JSON-friendly cell value: ISO dates, None for NaN/NaT, plain numbers."""
+    if value is None:
+        return None
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if hasattr(value, "isoformat") and callable(value.isoformat):
+        try:
+            return value.isoformat()
+        except ValueError:
+            return None
+    if hasattr(value, "item") and callable(value.item):
+        return _plain(value.item())
+    if value != value:  # pandas NA/NaT compare unequal to themselves
+        return None
+    return value
+
+
+def clean_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A row as JSON-safe values, the form in which rows are stored in the ledger."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        try:
+            out[str(key)] = _plain(value)
+        except (TypeError, ValueError):
+            out[str(key)] = str(value)
+    return out
+
+
+def row_payload(row: Mapping[str, Any], columns: Sequence[str]) -> str:
+    """The chosen columns as JSON, non-ASCII kept as is (models read it, and it costs fewer tokens)."""
+    return json.dumps({c: _plain(row.get(c)) for c in columns}, ensure_ascii=False, default=str)
+
+
+def template_fields(template: str) -> list[str]:
+    """Column names used as `{column}` placeholders; `{{` and `}}` are literal braces."""
+    return list(dict.fromkeys(m.group(1).strip() for m in PLACEHOLDER.finditer(template)))
+
+
+def validate_template(template: str, columns: Sequence[str]) -> None:
+    missing = [f for f in template_fields(template) if f not in columns]
+    if missing:
+        names = ", ".join(f"{{{m}}}" for m in missing)
+        have = ", ".join(columns[:20]) + (" …" if len(columns) > 20 else "")
+        raise TemplateError(f"The template uses {names}, but the data has no such column. Columns: {have}.")
+
+
+def render_template(template: str, row: Mapping[str, Any]) -> str:
+    def value(match: re.Match[str]) -> str:
+        cell = _plain(row.get(match.group(1).strip()))
+        return "" if cell is None else str(cell)
+
+    return PLACEHOLDER.sub(value, template).replace("{{", "{").replace("}}", "}")
+
+
+def user_message(row: Mapping[str, Any], *, template: str | None, columns: Sequence[str]) -> str:
+    return render_template(template, row) if template else row_payload(row, columns)
+
+
+def system_message(system_prompt: str, schema: Mapping[str, Any] | None, json_mode: bool) -> str:
+    """The instruction, plus the exact JSON shape expected when the output is structured."""
+    text = system_prompt.strip()
+    if schema and schema.get("fields"):
+        text += "\n\n" + schema_instruction(schema)
+    elif json_mode and "json" not in text.lower():
+        text += "\n\nReply with a single JSON object."
+    return text
+
+
+def build_messages(system: str, user: str) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": system}] if system else []
+    return [*messages, {"role": "user", "content": user}]
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough count (about four characters per token) for estimates before a run, not billing."""
+    return max(1, math.ceil(len(text) / 4))
+
+
+# -- output schemas ----------------------------------------------------------------------------
+def make_schema(fields: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+    """Schema from UI rows like {"name": "score", "type": "integer", "description": "..."}."""
+    out: dict[str, dict[str, str]] = {}
+    for f in fields:
+        name = str(f.get("name") or "").strip()
+        if not name:
+            continue
+        kind = str(f.get("type") or "string").strip().lower()
+        out[name] = {
+            "type": kind if kind in FIELD_TYPES else "string",
+            "description": str(f.get("description") or ""),
+        }
+    return {"fields": out}
+
+
+def schema_instruction(schema: Mapping[str, Any]) -> str:
+    fields: Mapping[str, Mapping[str, str]] = schema.get("fields", {})
+    shape = json.dumps({k: v.get("type", "string") for k, v in fields.items()}, ensure_ascii=False)
+    lines = [f"Reply with only a JSON object of this shape: {shape}"]
+    described = [f"- {k}: {v['description']}" for k, v in fields.items() if v.get("description")]
+    if described:
+        lines += ["Fields:", *described]
+    return "\n".join(lines)
+
+
+# -- what a reply means ------------------------------------------------------------------------
+def is_blank(text: str | None) -> bool:
+    """Only a truly empty reply is empty: "No", "4" and "OK" are answers."""
+    return text is None or not text.strip()
+
+
+FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
+
+
+def _balanced(text: str, start: int) -> str | None:
+    opener = text[start]
+    closer = "}" if opener == "{" else "]"
+    depth = 0
+    in_string = False
+    escaped = False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == opener:
+            depth += 1
+        elif ch == closer:
+            depth -= 1
+            if depth == 0:
+                return text[start : i + 1]
+    return None
+
+
+def extract_json(text: str) -> Any:
+    """Strict, then forgiving: the whole text, a fenced block, then the first balanced object."""
+    candidates = [text.strip(), *(m.group(1).strip() for m in FENCE.finditer(text))]
+    for candidate in candidates:
+        try:
+            return json.loads(candidate)
+        except (ValueError, RecursionError):
+            continue
+    for match in re.finditer(r"[{\[]", text):
+        chunk = _balanced(text, match.start())
+        if chunk is None:
+            continue
+        try:
+            return json.loads(chunk)
+        except (ValueError, RecursionError):
+            continue
+    raise ValueError("no JSON object found in the reply")
+
+
+def coerce(value: Any, kind: str) -> Any:
+    """Bring a value to its schema type where that is unambiguous; otherwise keep it."""
+    if value is None:
+        return None
+    try:
+        if kind == "integer":
+            if isinstance(value, bool):
+                return int(value)
+            number = float(str(value).strip().replace(",", "")) if isinstance(value, str) else float(value)
+            return int(number) if number.is_integer() else value
+        if kind == "number":
+            return float(str(value).strip().replace(",", "")) if isinstance(value, str) else float(value)
+        if kind == "boolean":
+            if isinstance(value, str):
+                lowered = value.strip().lower()
+                if lowered in ("true", "yes", "1"):
+                    return True
+                if lowered in ("false", "no", "0"):
+                    return False
+                return value
+            return bool(value)
+        if kind == "string":
+            return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        if kind == "array" and not isinstance(value, list):
+            return [value]
+    except (TypeError, ValueError, OverflowError):
+        return value
+    return value
+
+
+def parse_reply(
+    text: str | None, *, structured: bool, schema: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Reply text → values. Plain output → {"output": text}; structured → the JSON object's
+    fields, coerced to the schema. Raises ReplyError (keeping the raw text) when unusable."""
+    if is_blank(text):
+        raise ReplyError(ErrorKind.EMPTY_REPLY, "The model returned an empty reply", raw=text)
+    assert text is not None
+    if not structured:
+        return {"output": text.strip()}
+    try:
+        value = extract_json(text)
+    except ValueError as exc:
+        raise ReplyError(ErrorKind.UNPARSEABLE, "The reply is not valid JSON", raw=text) from exc
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+        value = value[0]
+    if not isinstance(value, dict):
+        raise ReplyError(ErrorKind.UNPARSEABLE, "The reply is JSON but not an object", raw=text)
+    fields: Mapping[str, Mapping[str, str]] = (schema or {}).get("fields", {})
+    if not fields:
+        return value
+    parsed = {name: coerce(value.get(name), spec.get("type", "string")) for name, spec in fields.items()}
+    missing = [name for name in fields if name not in value]
+    if len(missing) == len(fields):
+        raise ReplyError(ErrorKind.UNPARSEABLE, "The reply has none of the expected fields", raw=text)
+    extra = {k: v for k, v in value.items() if k not in fields}
+    return parsed | extra
+
+
+# -- generation --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GenerateTemplate:
+    title: str
+    description: str
+    fields: tuple[tuple[str, str, str], ...]  # (name, type, description)
+
+    def schema(self) -> dict[str, Any]:
+        return make_schema([{"name": n, "type": t, "description": d} for n, t, d in self.fields])
+
+
+GENERATE_TEMPLATES: dict[str, GenerateTemplate] = {
+    "qa_pairs": GenerateTemplate(
+        "Q&A pairs",
+        "Question and answer pairs for a knowledge-base or tutoring dataset.",
+        (
+            ("question", "string", "a clear, self-contained question"),
+            ("answer", "string", "a correct, concise answer"),
+        ),
+    ),
+    "product_reviews": GenerateTemplate(
+        "Product reviews",
+        "Realistic customer reviews of consumer products, with varied tone and length.",
+        (
+            ("product", "string", "the product reviewed"),
+            ("rating", "integer", "stars from 1 to 5"),
+            ("review", "string", "the review text"),
+        ),
+    ),
+    "support_tickets": GenerateTemplate(
+        "Support tickets",
+        "Customer support tickets for a software company.",
+        (
+            ("subject", "string", "ticket subject line"),
+            ("body", "string", "the customer's message"),
+            ("category", "string", "billing, bug, account, or feature request"),
+            ("priority", "string", "low, medium or high"),
+        ),
+    ),
+    "text_classification": GenerateTemplate(
+        "Text classification",
+        "Short texts with a label, for training or testing a classifier.",
+        (("text", "string", "a short text"), ("label", "string", "its category")),
+    ),
+    "instruction_response": GenerateTemplate(
+        "Instruction–response",
+        "Instruction-following examples for fine-tuning an assistant.",
+        (
+            ("instruction", "string", "a task for an assistant"),
+            ("response", "string", "a high-quality response"),
+        ),
+    ),
+    "code_snippets": GenerateTemplate(
+        "Code snippets",
+        "Small, correct code snippets with a description of what they do.",
+        (
+            ("language", "string", "programming language"),
+            ("description", "string", "what the code does"),
+            ("code", "string", "the code"),
+        ),
+    ),
+    "survey_responses": GenerateTemplate(
+        "Survey responses",
+        "Open-ended answers to a customer satisfaction survey from varied respondents.",
+        (
+            ("respondent_age", "integer", "age in years"),
+            ("satisfaction", "integer", "1 (very unhappy) to 5 (very happy)"),
+            ("comment", "string", "the open-ended answer"),
+        ),
+    ),
+    "interview_excerpts": GenerateTemplate(
+        "Interview excerpts",
+        "Excerpts from qualitative research interviews.",
+        (
+            ("speaker_role", "string", "the interviewee's role"),
+            ("question", "string", "the interviewer's question"),
+            ("excerpt", "string", "the interviewee's answer, in their own words"),
+        ),
+    ),
+}
+
+
+def generation_rows(count: int, variables: Mapping[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
+    """One ledger row per generated record; each variable's values cycle row by row."""
+    variables = {k: [v for v in vs if str(v).strip()] for k, vs in (variables or {}).items()}
+    variables = {k: vs for k, vs in variables.items() if vs}
+    cycles = {k: itertools.cycle(vs) for k, vs in variables.items()}
+    return [{"row": i + 1, **{k: next(c) for k, c in cycles.items()}} for i in range(count)]
+
+
+def generation_prompts(description: str, count: int, variables: Sequence[str] = ()) -> tuple[str, str]:
+    """(system prompt, per-row user template) for generating `count` records."""
+    system = (
+        "You generate synthetic data records for a dataset.\n"
+        f"Dataset description: {description.strip()}\n"
+        "Each reply is exactly one new record, different from the others; be varied and realistic."
+    )
+    user = f"Write record {{row}} of {count}."
+    if variables:
+        user += " " + " ".join(f"{name}: {{{name}}}." for name in variables)
+    return system, user
+
+
+def flag_duplicates(records: Sequence[Mapping[str, Any]]) -> list[bool]:
+    """True for every record whose values repeat an earlier record (case and spacing ignored)."""
+    seen: set[str] = set()
+    flags = []
+    for record in records:
+        key = json.dumps({k: str(v).strip().lower() for k, v in record.items()}, sort_keys=True)
+        flags.append(key in seen)
+        seen.add(key)
+    return flags

@@ -1,0 +1,39 @@
+"""Everything Handai knows about LLM providers: the registry (data), the one client factory,
+model lists, key format checks and the connection test. No Streamlit, no persistence, no retries.
+"""
+
+from .capabilities import ModelCapabilities, capabilities, request_params
+from .client import NO_KEY_PLACEHOLDER, MissingEndpointError, MissingKeyError, make_client
+from .connection import ConnectionResult, test_connection
+from .key_sources import KeyStore, ResolvedKey, resolve_endpoint, resolve_key
+from .keys import KeyCheck, check_key_format, clean_key, identify_key
+from .models import ModelInfo, ModelList, list_models, local_servers_status
+from .registry import PROVIDERS, Connection, ProviderConfig, get_provider
+
+__all__ = [
+    "NO_KEY_PLACEHOLDER",
+    "PROVIDERS",
+    "Connection",
+    "ConnectionResult",
+    "KeyCheck",
+    "KeyStore",
+    "ResolvedKey",
+    "MissingEndpointError",
+    "MissingKeyError",
+    "ModelCapabilities",
+    "ModelInfo",
+    "ModelList",
+    "ProviderConfig",
+    "capabilities",
+    "check_key_format",
+    "clean_key",
+    "get_provider",
+    "identify_key",
+    "list_models",
+    "local_servers_status",
+    "make_client",
+    "request_params",
+    "resolve_endpoint",
+    "resolve_key",
+    "test_connection",
+]
