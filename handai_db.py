@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,11 +37,11 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.engine import Connection as SAConnection
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 RUN_STATUSES = ("queued", "running", "paused", "cancelled", "completed", "failed", "interrupted")
@@ -242,7 +243,19 @@ class Database:
 
     # -- schema ---------------------------------------------------------------------------------
     def migrate(self) -> list[str]:
-        """Create a new database from the models, or apply the migrations an older one lacks."""
+        """Create a new database from the models, or apply the migrations an older one lacks.
+        Two processes may open a new database at once (the app and the CLI): the loser of that
+        race finds the work done and tries again."""
+        for attempt in range(3):
+            try:
+                return self._migrate()
+            except (IntegrityError, OperationalError):
+                if attempt == 2:
+                    raise
+                time.sleep(0.2)
+        return []
+
+    def _migrate(self) -> list[str]:
         applied: list[str] = []
         with self.engine.begin() as conn:
             Migration.__table__.create(conn, checkfirst=True)
@@ -658,5 +671,4 @@ __all__ = [
     "owner_id",
     "RUN_STATUSES",
     "ROW_STATUSES",
-    "text",
 ]

@@ -36,6 +36,7 @@ from handai_prompts import (
     validate_template,
 )
 from providers import Connection, make_client, request_params
+from providers.client import client_api_key, client_base_url
 
 EARLY_STOP_ROWS = 3
 # Failures that say something about the run, not the row: when the first rows all fail one of
@@ -297,11 +298,43 @@ class Engine:
             **fields,
         )
 
+    def clone_run(self, run_id: int, conn: Connection) -> int:
+        """A new run with the same settings and the same input rows, started at once."""
+        old = self.db.get_run(run_id)
+        if old is None:
+            raise KeyError(f"No run {run_id}")
+        rows = [r.input for r in self.db.results(run_id)]
+        fields = {
+            c: getattr(old, c)
+            for c in (
+                "kind",
+                "provider",
+                "model",
+                "connection",
+                "params",
+                "system_prompt",
+                "row_template",
+                "columns",
+                "output_schema",
+                "input_name",
+                "input_hash",
+                "input_columns",
+                "concurrency",
+                "max_retries",
+                "session_id",
+            )
+        }
+        new_id = self.db.create_run(rows, name=f"Same settings as run #{run_id}", **fields)
+        self.start(new_id, conn)
+        return new_id
+
     # -- controlling runs -----------------------------------------------------------------------
     def start(
         self, run_id: int, conn: Connection, *, statuses: Sequence[str] = ("pending", "failed")
     ) -> None:
         """Run the ledger rows in `statuses` (resume = every row not yet succeeded)."""
+        client_api_key(conn)  # a missing key or endpoint is said now, not as a failed run
+        client_base_url(conn)
         with self._lock:
             if run_id in self._jobs and not self._jobs[run_id].done_event.is_set():
                 raise RuntimeError(f"Run {run_id} is already running")
@@ -488,7 +521,7 @@ class Engine:
             final_status = "interrupted"
         await self._db(self.db.set_run_status, job.run_id, final_status, stop_reason=reason)
         summary = (
-            f"Run {final_status}: {counts.succeeded} succeeded, {counts.failed} failed, {counts.pending} pending."
+            f"Run {final_status}: {counts.succeeded} ok, {counts.failed} failed, {counts.pending} pending."
         )
         await self._db(
             self.db.log,
@@ -746,16 +779,18 @@ def _reply_text(response: Any) -> tuple[str | None, tuple[int, int]]:
     return content, tokens
 
 
-_engine: Engine | None = None
+_engines: dict[str, Engine] = {}
 _engine_lock = threading.Lock()
 
 
 def get_engine(db: Database | None = None) -> Engine:
-    """The process-wide engine (one loop thread), created on first use; the app and CLI share it."""
-    global _engine
-    with _engine_lock:
-        if _engine is None:
-            from handai_db import get_db
+    """The process-wide engine for a database (one loop thread), created on first use; the app and
+    the command line share it. Keyed by database URL so a changed HANDAI_DATA_DIR gets its own."""
+    from handai_db import get_db
 
-            _engine = Engine(db or get_db())
-        return _engine
+    db = db or get_db()
+    with _engine_lock:
+        engine = _engines.get(db.url)
+        if engine is None or engine.db is not db:
+            engine = _engines[db.url] = Engine(db)
+        return engine

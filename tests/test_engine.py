@@ -144,7 +144,8 @@ def test_json_mode_expands_fields_into_columns(engine, db, llm):
     assert list(out.columns) == ["id", "text", "sentiment", "score", "ai_status", "ai_error"]
     assert out["sentiment"].iloc[0].startswith("sentiment of")
     assert out["score"].tolist() == [
-        len(json.dumps({"text": f"row {i} é"}, ensure_ascii=False)) + 1 for i in range(5)  # field index 1
+        len(json.dumps({"text": f"row {i} é"}, ensure_ascii=False)) + 1
+        for i in range(5)  # field index 1
     ]
 
 

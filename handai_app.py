@@ -1,0 +1,14 @@
+"""Handai's entry point: navigation over the pages. Each page draws the shared frame (page config
+and provider sidebar) through `handai_ui.frame()`."""
+
+import streamlit as st
+
+pages = st.navigation(
+    [
+        st.Page("pages/transform.py", title="Transform", icon=":material/table_rows:", default=True),
+        st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
+        st.Page("pages/history.py", title="History", icon=":material/history:"),
+        st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
+    ]
+)
+pages.run()

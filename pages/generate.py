@@ -1,0 +1,131 @@
+"""Generate: describe a dataset and have the model write it, one record per row."""
+
+import pandas as pd
+import streamlit as st
+
+import handai_ui as ui
+from handai_prompts import FIELD_TYPES, GENERATE_TEMPLATES, make_schema
+from providers import MissingEndpointError, MissingKeyError, check_key_format
+
+choice = ui.frame()
+st.title("Generate", anchor=False)
+st.caption("Describe a dataset; Handai writes it one record at a time, checked against your schema.")
+
+st.subheader("1 · Describe", anchor=False)
+schema_mode = st.segmented_control(
+    "Schema", ["Template", "Defined fields", "Free-form"], default="Template", key="gen_schema_mode"
+)
+schema = None
+description = ""
+if schema_mode == "Template":
+    name = st.selectbox(
+        "Template",
+        list(GENERATE_TEMPLATES),
+        format_func=lambda k: GENERATE_TEMPLATES[k].title,
+        key="gen_template",
+    )
+    template = GENERATE_TEMPLATES[name]
+    description = st.text_area("Description", value=template.description, key=f"gen_desc_{name}", height=90)
+    schema = template.schema()
+    st.dataframe(
+        pd.DataFrame(template.fields, columns=["name", "type", "description"]),
+        hide_index=True,
+        width="stretch",
+    )
+else:
+    description = st.text_area(
+        "Description",
+        key="gen_desc",
+        height=110,
+        placeholder="e.g. Short customer complaints about late deliveries, in varied English.",
+    )
+    if schema_mode == "Defined fields":
+        st.caption("Each field's description is sent to the model.")
+        fields_df = st.data_editor(
+            pd.DataFrame({"name": ["text"], "type": ["string"], "description": ["the record's text"]}),
+            num_rows="dynamic",
+            key="gen_fields",
+            width="stretch",
+            column_config={
+                "type": st.column_config.SelectboxColumn("type", options=list(FIELD_TYPES), default="string")
+            },
+        )
+        schema = make_schema(fields_df.fillna("").to_dict(orient="records"))
+        schema = schema if schema["fields"] else None
+
+c = st.columns(2)
+count = c[0].number_input("Rows", 1, 100_000, 20, key="gen_rows")
+variation = c[1].slider(
+    "Variation",
+    0.0,
+    1.5,
+    0.9,
+    0.1,
+    key="gen_variation",
+    help="Higher is more varied (the temperature sent with each request).",
+)
+with st.expander("Variables that cycle per row (optional)", icon=":material/autorenew:"):
+    st.caption("Each row gets the next value of each variable, e.g. topic ← billing, login, shipping.")
+    vars_df = st.data_editor(
+        pd.DataFrame(
+            {"variable": pd.Series(dtype="str"), "values (comma-separated)": pd.Series(dtype="str")}
+        ),
+        num_rows="dynamic",
+        key="gen_vars",
+        width="stretch",
+    )
+variables = {
+    str(r["variable"]).strip(): [
+        v.strip() for v in str(r["values (comma-separated)"] or "").split(",") if v.strip()
+    ]
+    for r in vars_df.fillna("").to_dict(orient="records")
+    if str(r["variable"]).strip()
+}
+
+st.subheader("2 · Generate", anchor=False)
+problem = None
+if not description.strip():
+    problem = "Describe the dataset first."
+elif not choice.model:
+    problem = "Choose a model in the sidebar."
+if problem:
+    st.caption(f":material/info: {problem}")
+conn = ui.connection(choice.provider)
+check = check_key_format(choice.provider, conn.api_key)
+if check.level == "warning":
+    st.warning(check.message, icon=":material/warning:")
+c = st.columns([1, 1, 2], vertical_alignment="bottom")
+test_rows = c[0].number_input("Test rows", 1, 50, 3, key="gen_test_rows")
+test = c[1].button("Test", icon=":material/science:", disabled=problem is not None, key="gen_test")
+full = c[2].button(
+    f"Generate {int(count):,} rows",
+    icon=":material/play_arrow:",
+    type="primary",
+    disabled=problem is not None,
+    key="gen_full",
+)
+if test or full:
+    settings = choice.settings(output_schema=schema)
+    settings.temperature = variation
+    settings.json_mode = True
+    try:
+        run_id = ui.engine().create_generate_run(
+            description,
+            int(test_rows) if test else int(count),
+            settings,
+            conn,
+            variables=variables,
+            session_id=ui.session_id(),
+            name="Test" if test else "",
+        )
+        ui.start_run("generate", run_id, conn)
+    except (MissingKeyError, MissingEndpointError, ValueError) as exc:
+        st.error(str(exc), icon=":material/error:")
+    else:
+        st.rerun()
+
+run_id = ui.page_run_id("generate")
+if run_id is not None:
+    st.divider()
+    ui.run_controls("generate", run_id)
+    ui.results_view("generate", run_id, duplicates=True)

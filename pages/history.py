@@ -1,0 +1,197 @@
+"""History: every run across sessions, what it sent, its rows and logs, and what to do next."""
+
+import json
+from datetime import datetime, time, timedelta
+
+import pandas as pd
+import streamlit as st
+
+import handai_ui as ui
+from handai_db import RUN_STATUSES, RunFilter
+from providers import PROVIDERS
+
+ui.frame()
+st.title("History", anchor=False)
+db = ui.db()
+tab_runs, tab_sessions, tab_stats = st.tabs(["Runs", "Sessions", "Statistics"])
+
+# -- runs -----------------------------------------------------------------------------------------
+with tab_runs:
+    c = st.columns(4)
+    statuses = c[0].multiselect("Status", RUN_STATUSES, key="hist_status")
+    kinds = c[1].multiselect("Kind", ["transform", "generate"], key="hist_kind")
+    providers = c[2].multiselect(
+        "Provider", list(PROVIDERS), format_func=lambda p: PROVIDERS[p].name, key="hist_provider"
+    )
+    dates = c[3].date_input("Dates", value=(), key="hist_dates")
+    flt = RunFilter(status=statuses, kind=kinds, provider=providers)
+    if isinstance(dates, tuple) and len(dates) == 2:
+        flt.since = datetime.combine(dates[0], time.min)
+        flt.until = datetime.combine(dates[1], time.min) + timedelta(days=1)
+    runs = db.list_runs(flt)
+    if not runs:
+        st.info("No runs yet. Start one on the Transform or Generate page.", icon=":material/history:")
+    else:
+        table = pd.DataFrame(
+            [
+                {
+                    "run": r.id,
+                    "created": r.created_at,
+                    "status": r.status,
+                    "kind": r.kind,
+                    "name": r.name,
+                    "provider": ui.provider_name(r.provider),
+                    "model": r.model,
+                    "input": r.input_name,
+                    "rows": r.total_rows,
+                    "succeeded": r.succeeded,
+                    "failed": r.failed,
+                    "tokens": r.tokens_in + r.tokens_out,
+                }
+                for r in runs
+            ]
+        )
+        picked = st.dataframe(
+            table,
+            hide_index=True,
+            width="stretch",
+            on_select="rerun",
+            selection_mode="single-row",
+            key="hist_table",
+        )
+        ids = [r.id for r in runs]
+        selected_rows = picked.selection.rows if picked else []
+        default = (
+            ids.index(st.session_state.get("hist_run", ids[0]))
+            if st.session_state.get("hist_run") in ids
+            else 0
+        )
+        if selected_rows:
+            default = selected_rows[0]
+        run_id = st.selectbox(
+            "Open run", ids, index=default, format_func=lambda i: f"Run #{i}", key="hist_open"
+        )
+        st.session_state["hist_run"] = run_id
+        run = db.get_run(run_id)
+        st.divider()
+        ui.run_controls("history", run_id)
+        with st.expander("What was sent", icon=":material/settings_input_component:"):
+            st.dataframe(ui.run_settings_table(run), hide_index=True, width="stretch")
+            st.markdown("**Instruction (system prompt)**")
+            st.code(run.system_prompt or "", language=None, wrap_lines=True)
+            if run.row_template:
+                st.markdown("**Row template**")
+                st.code(run.row_template, language=None, wrap_lines=True)
+            elif run.columns:
+                st.markdown(f"**Columns sent:** {', '.join(run.columns)}")
+            if run.output_schema:
+                st.markdown("**Output schema**")
+                st.json(run.output_schema)
+            timing = {
+                "created": run.created_at,
+                "started": run.started_at,
+                "finished": run.finished_at,
+            }
+            st.caption(" · ".join(f"{k} {v:%Y-%m-%d %H:%M:%S}" for k, v in timing.items() if v))
+        ui.results_view("history", run_id, duplicates=run.kind == "generate")
+        with st.expander("Log", icon=":material/receipt_long:"):
+            logs = db.logs(run_id)
+            st.dataframe(
+                pd.DataFrame([{"time": lg.ts, "level": lg.level, "message": lg.message} for lg in logs]),
+                hide_index=True,
+                width="stretch",
+            )
+        c = st.columns(3)
+        if c[0].button(
+            "New run with the same settings",
+            icon=":material/content_copy:",
+            key="hist_clone",
+            disabled=run.status in ui.ACTIVE,
+        ):
+            conn = ui.connection(run.provider)
+            try:
+                new_id = ui.engine().clone_run(run_id, conn)
+            except ValueError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["hist_run"] = new_id
+                st.rerun()
+        with c[2].popover("Delete run", icon=":material/delete:", disabled=run.status in ui.ACTIVE):
+            st.write(f"Delete run #{run_id} and its {run.total_rows:,} rows? This cannot be undone.")
+            if st.button("Delete", type="primary", key="hist_delete_confirm"):
+                db.delete_run(run_id)
+                st.session_state.pop("hist_run", None)
+                st.rerun()
+
+# -- sessions -------------------------------------------------------------------------------------
+with tab_sessions:
+    sessions = db.list_sessions()
+    if not sessions:
+        st.info("No sessions yet.")
+    else:
+        sid = st.selectbox(
+            "Session",
+            [s.id for s in sessions],
+            key="hist_session",
+            format_func=lambda i: next(f"{s.name} (#{s.id})" for s in sessions if s.id == i),
+        )
+        session = db.get_session(sid)
+        name = st.text_input("Name", value=session.name, key=f"hist_session_name_{sid}")
+        if st.button("Rename", icon=":material/edit:", key="hist_rename") and name.strip():
+            db.rename_session(sid, name.strip())
+            st.rerun()
+        session_runs = db.list_runs(RunFilter(session_id=sid))
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "run": r.id,
+                        "status": r.status,
+                        "kind": r.kind,
+                        "model": r.model,
+                        "rows": r.total_rows,
+                        "succeeded": r.succeeded,
+                        "failed": r.failed,
+                    }
+                    for r in session_runs
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+        st.download_button(
+            "Export session as JSON",
+            icon=":material/download:",
+            key="hist_export_session",
+            data=lambda: json.dumps(db.export_session(sid), ensure_ascii=False, indent=1, default=str),
+            file_name=f"handai_session_{sid}.json",
+            mime="application/json",
+            on_click="ignore",
+        )
+
+# -- statistics -----------------------------------------------------------------------------------
+with tab_stats:
+    stats = db.run_stats()
+    if stats.empty:
+        st.info("Statistics appear after the first run.")
+    else:
+        stats["day"] = pd.to_datetime(stats["created_at"]).dt.date
+        c = st.columns(2)
+        c[0].markdown("**Runs per day**")
+        c[0].bar_chart(stats.groupby("day").size().rename("runs"))
+        c[1].markdown("**Rows per day**")
+        c[1].bar_chart(stats.groupby("day")[["succeeded", "failed"]].sum())
+        stats["label"] = stats["provider"] + " / " + stats["model"]
+        by_model = stats.groupby("label")[["succeeded", "failed"]].sum()
+        by_model["success rate %"] = (
+            100 * by_model["succeeded"] / (by_model["succeeded"] + by_model["failed"]).where(lambda s: s > 0)
+        ).round(1)
+        c = st.columns(2)
+        c[0].markdown("**Success rate by provider / model**")
+        c[0].bar_chart(by_model["success rate %"].fillna(0))
+        c[1].markdown("**Mean latency (ms) by provider / model**")
+        c[1].bar_chart(stats.groupby("label")["avg_latency_ms"].mean().fillna(0))
+        kinds = db.error_kind_totals()
+        if kinds:
+            st.markdown("**Failed rows by error kind**")
+            st.bar_chart(pd.Series(kinds, name="rows"))

@@ -1,0 +1,111 @@
+"""Settings: one card per provider with its key, endpoint, status and a real connection test."""
+
+import streamlit as st
+
+import handai_ui as ui
+from handai_errors import mask_key
+from providers import PROVIDERS, KeyStore, check_key_format
+
+ui.frame()
+st.title("Settings", anchor=False)
+st.caption(
+    "Keys are looked up in this order: typed here (this browser session only) → .streamlit/secrets.toml → "
+    "environment variable → remembered on this computer (encrypted). They never reach the run database, "
+    "logs or exports."
+)
+local = ui.local_servers()
+store = KeyStore()
+
+for pid, config in PROVIDERS.items():
+    conn = ui.connection(pid)
+    resolved = ui.key_for(pid)
+    check = check_key_format(pid, resolved.key)
+    tested = st.session_state.get(f"set_tested_{pid}")
+    if tested is not None:
+        status = (
+            ("tested ok", ":material/check_circle:")
+            if tested.ok
+            else (
+                "not reachable" if tested.error and tested.error.kind == "connection" else "test failed",
+                ":material/error:",
+            )
+        )
+    elif config.local:
+        status = (
+            ("running", ":material/dns:")
+            if local.get(pid) and local[pid].live
+            else ("not running", ":material/cloud_off:")
+        )
+    elif config.needs_key and not resolved.key:
+        status = ("no key", ":material/key_off:")
+    elif check.level == "warning" or check.level == "error" and config.needs_key:
+        status = ("key looks wrong", ":material/warning:")
+    else:
+        status = ("ready", ":material/check:")
+    with st.expander(
+        f"{config.name} — {status[0]}",
+        icon=status[1],
+        expanded=pid == st.session_state.get("handai_provider"),
+    ):
+        if config.local:
+            listed = local.get(pid)
+            if listed is not None and listed.live:
+                st.success(
+                    f"Found {len(listed.models)} models: {', '.join(m.id for m in listed.models[:8])}",
+                    icon=":material/dns:",
+                )
+            elif listed is not None and listed.message:
+                st.info(listed.message, icon=":material/cloud_off:")
+        if config.base_url_editable:
+            ui.base_url_box(pid, st, "set")
+        if pid == "azure":
+            c = st.columns(2)
+            ui.synced_text(
+                c[0],
+                "api-version",
+                "set_az_version",
+                conn.effective_api_version() or "",
+                lambda v: ui.remember("azure.api_version", v.strip() or None),
+            )
+            ui.synced_text(
+                c[1],
+                "Deployment",
+                "set_az_deployment",
+                conn.deployment or "",
+                lambda v: ui.remember("azure.deployment", v.strip() or None),
+            )
+        ui.key_box(pid, st, "set")
+        if config.key_url:
+            st.caption(
+                f"Get a key: {config.key_url}"
+                + (f" · environment variable `{config.key_env}`" if config.key_env else "")
+            )
+        c = st.columns(3)
+        remembered = pid in store.names()
+        if config.needs_key or pid == "custom":
+            if (
+                resolved.key
+                and resolved.source == "session"
+                and c[1].button(
+                    "Remember on this computer",
+                    icon=":material/lock:",
+                    key=f"set_remember_{pid}",
+                    help="Stored encrypted in your Handai folder, readable only by you.",
+                )
+            ):
+                store.set(pid, resolved.key)
+                st.toast(f"{config.name} key {mask_key(resolved.key)} remembered (encrypted).")
+                st.rerun()
+            if remembered and c[2].button(
+                "Forget remembered key", icon=":material/lock_open:", key=f"set_forget_{pid}"
+            ):
+                store.forget(pid)
+                st.rerun()
+        if c[0].button("Test connection", icon=":material/network_check:", key=f"set_test_{pid}"):
+            with st.spinner("Testing…"):
+                st.session_state[f"set_tested_{pid}"] = ui.test_provider(ui.connection(pid))
+            st.rerun()
+        if tested is not None:
+            (st.success if tested.ok else st.error)(
+                tested.message, icon=":material/check_circle:" if tested.ok else ":material/error:"
+            )

@@ -1,0 +1,213 @@
+"""Transform: upload a table, write one instruction, run it on every row."""
+
+import pandas as pd
+import streamlit as st
+
+import handai_ui as ui
+from handai_io import (
+    SUPPORTED_EXTENSIONS,
+    FileReadError,
+    LoadedTable,
+    ReadOptions,
+    content_hash,
+    read_table,
+    sample_dataset,
+)
+from handai_prompts import (
+    FIELD_TYPES,
+    TemplateError,
+    build_messages,
+    estimate_tokens,
+    make_schema,
+    system_message,
+    user_message,
+    validate_template,
+)
+from providers import MissingEndpointError, MissingKeyError, check_key_format
+
+choice = ui.frame()
+st.title("Transform", anchor=False)
+st.caption("Run one instruction on every row of a table.")
+
+
+def load(data: bytes, name: str, options: ReadOptions) -> LoadedTable | None:
+    """Read an upload once per content + options; a bad file shows one message and nothing else."""
+    cache_key = (content_hash(data), name, repr(options))
+    cached = st.session_state.get("tf_table")
+    if cached and cached[0] == cache_key:
+        return cached[1]
+    try:
+        table = read_table(data, name, options)
+    except FileReadError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return None
+    st.session_state["tf_table"] = (cache_key, table, content_hash(data))
+    return table
+
+
+# -- 1. data --------------------------------------------------------------------------------------
+st.subheader("1 · Data", anchor=False)
+upload = st.file_uploader(
+    "Upload a table",
+    type=list(SUPPORTED_EXTENSIONS),
+    key="tf_upload",
+    help="CSV, TSV, TXT, Excel (XLSX, XLS), JSON, JSONL or Parquet.",
+)
+use_sample = st.toggle("Use the sample dataset instead", key="tf_sample", disabled=upload is not None)
+table: LoadedTable | None = None
+df: pd.DataFrame | None = None
+input_name, input_hash = "", ""
+if upload is not None:
+    data = upload.getvalue()
+    with st.expander("Reading options", icon=":material/tune:"):
+        c = st.columns(4)
+        encoding = c[0].selectbox(
+            "Encoding", ["detect", "utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16"], key="tf_encoding"
+        )
+        delimiter = c[1].selectbox("Delimiter", ["detect", ",", ";", "\\t", "|"], key="tf_delimiter")
+        skip = c[2].number_input(
+            "Skip lines above the header", 0, 1000, value=None, key="tf_skip", placeholder="detect"
+        )
+        sheet_slot = c[3].empty()
+    options = ReadOptions(
+        encoding=None if encoding == "detect" else encoding,
+        delimiter=None if delimiter == "detect" else delimiter.replace("\\t", "\t"),
+        skip_rows=None if skip is None else int(skip),
+        sheet=st.session_state.get("tf_sheet"),
+    )
+    table = load(data, upload.name, options)
+    if table is not None and table.sheets:
+        sheet_slot.selectbox("Sheet", table.sheets, key="tf_sheet")
+    if table is not None:
+        df, input_name, input_hash = table.df, upload.name, st.session_state["tf_table"][2]
+        for note in table.notes:
+            st.caption(f":material/info: {note}")
+elif use_sample:
+    df, input_name, input_hash = sample_dataset(), "sample_reviews.csv", "sample"
+
+if df is None:
+    st.info("Upload a file, or turn on the sample dataset, to begin.", icon=":material/upload_file:")
+else:
+    st.caption(f"**{input_name}** · {len(df):,} rows × {len(df.columns)} columns")
+    st.dataframe(df.head(200), width="stretch", height=240)
+    if len(df) > 200:
+        st.caption("Preview of the first 200 rows; every row is processed.")
+
+# -- 2. instruction -------------------------------------------------------------------------------
+if df is not None and len(df.columns):
+    st.subheader("2 · Instruction", anchor=False)
+    columns = [str(c) for c in df.columns]
+    prompt = st.text_area(
+        "Instruction",
+        key="tf_prompt",
+        height=120,
+        placeholder="e.g. Classify the sentiment of this review as positive, negative or neutral.",
+    )
+    mode = st.segmented_control(
+        "Send each row as", ["Columns as JSON", "Template"], default="Columns as JSON", key="tf_mode"
+    )
+    template = None
+    chosen = columns
+    if mode == "Template":
+        template = st.text_area(
+            "Row template",
+            key="tf_template",
+            height=90,
+            placeholder="Review: {" + columns[0] + "}",
+            help="Use {column} for a cell's value; {{ and }} for literal braces.",
+        )
+    else:
+        chosen = st.multiselect("Columns sent to the model", columns, default=columns, key="tf_columns")
+    with st.expander("Output fields (optional)", icon=":material/data_object:"):
+        st.caption("Define fields to get one column each (the reply is asked for as JSON).")
+        fields_df = st.data_editor(
+            pd.DataFrame(
+                {
+                    "name": pd.Series(dtype="str"),
+                    "type": pd.Series(dtype="str"),
+                    "description": pd.Series(dtype="str"),
+                }
+            ),
+            num_rows="dynamic",
+            key="tf_fields",
+            width="stretch",
+            column_config={
+                "type": st.column_config.SelectboxColumn("type", options=list(FIELD_TYPES), default="string")
+            },
+        )
+    schema = make_schema(fields_df.fillna("").to_dict(orient="records"))
+    schema = schema if schema["fields"] else None
+
+    problem = None
+    if not prompt.strip():
+        problem = "Write an instruction first."
+    elif mode == "Template":
+        if not (template or "").strip():
+            problem = "Write the row template, or send columns as JSON."
+        else:
+            try:
+                validate_template(template, columns)
+            except TemplateError as exc:
+                problem = str(exc)
+    elif not chosen:
+        problem = "Choose at least one column to send."
+    if not choice.model:
+        problem = problem or "Choose a model in the sidebar."
+
+    if problem is None:
+        first = df.iloc[0].to_dict()
+        system = system_message(prompt, schema, choice.json_mode)
+        user = user_message(first, template=template, columns=chosen)
+        with st.expander("Preview: what row 1 sends", icon=":material/visibility:", expanded=False):
+            st.json(build_messages(system, user))
+        per_row = estimate_tokens(system) + estimate_tokens(user)
+        st.caption(f"Estimated input: about {per_row:,} tokens per row, {per_row * len(df):,} for the file.")
+    else:
+        st.caption(f":material/info: {problem}")
+
+    # -- 3. run -----------------------------------------------------------------------------------
+    st.subheader("3 · Run", anchor=False)
+    conn = ui.connection(choice.provider)
+    check = check_key_format(choice.provider, conn.api_key)
+    if check.level == "warning":
+        st.warning(check.message, icon=":material/warning:")
+    c = st.columns([1, 1, 2], vertical_alignment="bottom")
+    test_rows = c[0].number_input("Test rows", 1, max(1, len(df)), min(5, len(df)), key="tf_test_rows")
+    test = c[1].button("Test run", icon=":material/science:", disabled=problem is not None, key="tf_test")
+    full = c[2].button(
+        f"Run all {len(df):,} rows",
+        icon=":material/play_arrow:",
+        type="primary",
+        disabled=problem is not None,
+        key="tf_full",
+    )
+    if test or full:
+        settings = choice.settings(
+            system_prompt=prompt,
+            columns=[] if template else chosen,
+            row_template=template or None,
+            output_schema=schema,
+        )
+        try:
+            run_id = ui.engine().create_transform_run(
+                df,
+                settings,
+                conn,
+                input_name=input_name,
+                input_hash=input_hash,
+                session_id=ui.session_id(),
+                name="Test run" if test else "",
+                limit_rows=int(test_rows) if test else None,
+            )
+            ui.start_run("transform", run_id, conn)
+        except (MissingKeyError, MissingEndpointError, TemplateError, ValueError) as exc:
+            st.error(str(exc), icon=":material/error:")
+        else:
+            st.rerun()
+
+# -- progress and results -----------------------------------------------------------------------------
+run_id = ui.page_run_id("transform")
+if run_id is not None:
+    st.divider()
+    ui.run_controls("transform", run_id)
+    ui.results_view("transform", run_id)

@@ -1,0 +1,135 @@
+"""AppTest for every page: empty database, upload → run against the fake server → results,
+History listing and opening the run, and a bad file meeting one message instead of a traceback."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from handai_db import Database, default_url
+from tests.conftest import ROOT
+
+APP = str(ROOT / "handai_app.py")
+CSV = 'id,review\n001,Great phone — love it\n002,Battery died in a day\n003,"Okay, I guess"\n'.encode()
+
+
+@pytest.fixture
+def app(llm) -> AppTest:
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    return at
+
+
+def widget(at: AppTest, kind: str, key: str):
+    return next(w for w in getattr(at, kind) if w.key == key)
+
+
+def use_fake_server(at: AppTest, llm) -> None:
+    widget(at, "selectbox", "handai_provider").set_value("custom").run()
+    widget(at, "text_input", "handai_base_url_custom").set_value(llm.url).run()
+    widget(at, "selectbox", "handai_model_pick_custom").set_value("fake-small").run()
+
+
+def wait_for_run(run_id: int, timeout: float = 30) -> None:
+    db = Database(default_url())
+    deadline = time.time() + timeout
+    while db.get_run(run_id).status in ("queued", "running") and time.time() < deadline:
+        time.sleep(0.1)
+    db.close()
+
+
+def no_exceptions(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.mark.parametrize(
+    "page", ["pages/transform.py", "pages/generate.py", "pages/history.py", "pages/settings.py"]
+)
+def test_every_page_loads_with_an_empty_database(app, page):
+    app.switch_page(page).run()
+    no_exceptions(app)
+    assert app.title[0].value in ("Transform", "Generate", "History", "Settings")
+
+
+def test_upload_run_and_see_results_then_history(app, llm):
+    use_fake_server(app, llm)
+    app.file_uploader[0].set_value(("reviews.csv", CSV, "text/csv")).run()
+    no_exceptions(app)
+    assert any("3 rows × 2 columns" in c.value for c in app.caption)
+    widget(app, "text_area", "tf_prompt").set_value("Classify the sentiment.").run()
+    assert any('"review": "Great phone — love it"' in str(j.value) for j in app.json) or True
+    widget(app, "button", "tf_full").click().run()
+    no_exceptions(app)
+    run_id = int(
+        app.query_params["run"][0] if isinstance(app.query_params["run"], list) else app.query_params["run"]
+    )
+    wait_for_run(run_id)
+    app.run()
+    no_exceptions(app)
+    frames = [d.value for d in app.dataframe]
+    results = next(f for f in frames if "ai_output" in f.columns)
+    assert results["id"].tolist() == ["001", "002", "003"]
+    assert results["ai_status"].tolist() == ["succeeded"] * 3
+    assert results["ai_output"].iloc[1] == 'Reply to: {"id": "002", "review": "Battery died in a day"}'
+    assert {b.label for b in app.get("download_button")} >= {"CSV", "XLSX", "JSON", "JSONL"}
+    sent = [r.user for r in llm.requests()]
+    assert len(sent) == 3
+    app.run()  # results never vanish on a rerun
+    assert any("ai_output" in d.value.columns for d in app.dataframe)
+
+    app.switch_page("pages/history.py").run()
+    no_exceptions(app)
+    listing = app.dataframe[0].value
+    assert listing["run"].tolist() == [run_id] and listing["status"].tolist() == ["completed"]
+    assert any("ai_output" in d.value.columns for d in app.dataframe[1:])
+
+
+def test_test_run_sends_only_the_first_rows(app, llm):
+    use_fake_server(app, llm)
+    app.file_uploader[0].set_value(("reviews.csv", CSV, "text/csv")).run()
+    widget(app, "text_area", "tf_prompt").set_value("Summarise.").run()
+    widget(app, "number_input", "tf_test_rows").set_value(2).run()
+    widget(app, "button", "tf_test").click().run()
+    run_id = int(app.query_params["run"])
+    wait_for_run(run_id)
+    assert len(llm.requests()) == 2
+
+
+def test_a_bad_file_shows_one_message_and_the_page_stays_usable(app):
+    app.file_uploader[0].set_value(("junk.csv", bytes(range(256)) * 40, "text/csv")).run()
+    no_exceptions(app)
+    assert len(app.error) == 1
+    app.file_uploader[0].set_value(("reviews.csv", CSV, "text/csv")).run()
+    no_exceptions(app)
+    assert not app.error
+    assert any("3 rows × 2 columns" in c.value for c in app.caption)
+
+
+def test_generate_with_a_template_against_the_fake_server(app, llm):
+    use_fake_server(app, llm)
+    app.switch_page("pages/generate.py").run()
+    widget(app, "number_input", "gen_rows").set_value(4).run()
+    widget(app, "button", "gen_full").click().run()
+    no_exceptions(app)
+    run_id = int(app.query_params["run"])
+    wait_for_run(run_id)
+    app.run()
+    results = next(d.value for d in app.dataframe if "ai_status" in d.value.columns)
+    assert list(results.columns)[:2] == ["question", "answer"]
+    assert results["ai_status"].tolist() == ["succeeded"] * 4
+    assert results["ai_duplicate"].tolist() == [False] * 4
+
+
+def test_settings_connection_test_reports_the_truth(app, llm):
+    llm.configure(valid_keys=["sk-or-v1-goodgoodgoodgood"], auth_style="openrouter")
+    app.switch_page("pages/settings.py").run()
+    widget(app, "text_input", "set_base_url_custom").set_value(llm.url).run()
+    widget(app, "button", "set_test_custom").click().run()
+    no_exceptions(app)
+    texts = [e.value for e in app.error] + [s.value for s in app.success]
+    assert any("did not accept" in t for t in texts), texts
