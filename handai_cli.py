@@ -76,16 +76,28 @@ def _settings(args: argparse.Namespace, **extra: Any) -> RunSettings:
         concurrency=args.concurrency,
         max_retries=args.max_retries,
         timeout=args.timeout,
+        use_cache=not args.no_cache,
+        budget_usd=args.budget,
         **extra,
     )
 
 
-def _progress_line(p: Progress) -> str:
+def _short(n: int) -> str:
+    return f"{n / 1000:.1f}k" if n >= 10_000 else str(n)
+
+
+def _progress_line(p: Progress, width: int = 24) -> str:
+    """One terminal line: bar, counts, speed, ETA, concurrency, tokens, cost and cache savings."""
+    filled = int(width * p.fraction)
+    bar = "#" * filled + "." * (width - filled)
     eta = f" ETA {p.eta_s:.0f}s" if p.eta_s is not None and not p.finished else ""
+    cost = f" ${p.cost_usd:.4f}" if p.cost_usd is not None else ""
+    cache = f" cached {p.cache_hits}" if p.cache_hits else ""
     return (
-        f"run {p.run_id}: {p.done}/{p.total} ({p.succeeded} ok, {p.failed} failed, {p.retrying} retrying)"
-        f" {p.rows_per_s:.1f} rows/s{eta} concurrency {p.concurrency}/{p.max_concurrency}"
-        f" tokens {p.tokens_in}+{p.tokens_out}"
+        f"run {p.run_id} [{bar}] {p.done}/{p.total} {100 * p.fraction:.0f}%"
+        f" | {p.succeeded} ok {p.failed} failed {p.retrying} retrying"
+        f" | {p.rows_per_s:.1f} rows/s{eta} | concurrency {p.concurrency}/{p.max_concurrency}"
+        f" | tokens {_short(p.tokens_in)}+{_short(p.tokens_out)}{cost}{cache}"
     )
 
 
@@ -164,16 +176,11 @@ def cmd_generate(args: argparse.Namespace, db: Database, engine: Engine) -> int:
     if args.template:
         template = GENERATE_TEMPLATES.get(args.template)
         if template is None:
-            raise CliError(
-                f"Unknown template {args.template!r}. Choose one of: {', '.join(GENERATE_TEMPLATES)}."
-            )
+            raise CliError(f"Unknown template {args.template!r}. Choose one of: {', '.join(GENERATE_TEMPLATES)}.")
         schema = template.schema()
         description = args.description or template.description
     else:
-        fields = [
-            dict(zip(("name", "type", "description"), f.split(":", 2), strict=False))
-            for f in args.fields or []
-        ]
+        fields = [dict(zip(("name", "type", "description"), f.split(":", 2), strict=False)) for f in args.fields or []]
         schema = make_schema(fields) if fields else None
         description = args.description
     if not description:
@@ -211,6 +218,8 @@ def cmd_runs(args: argparse.Namespace, db: Database, engine: Engine) -> int:
         return 0
     conn = _connection(argparse.Namespace(provider=run.provider), run.connection)
     output = _check_output(args.output) if args.output else None
+    if args.budget is not None:
+        engine.update_settings(run.id, budget_usd=args.budget)
     if args.runs_command == "resume":
         engine.resume(run.id, conn)
     else:
@@ -231,13 +240,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-tokens", type=int)
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     p.add_argument("--json", action="store_true", help="ask for JSON and write one column per field")
+    p.add_argument("--budget", type=float, help="pause the run before its cost passes this many USD")
+    p.add_argument("--no-cache", action="store_true", help="call the model even for replies already paid for")
     p.add_argument("--output", "-o", required=True, help="OUT.csv, .xlsx, .json or .jsonl")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="handai_cli.py", description="Apply an LLM to every row of a table."
-    )
+    parser = argparse.ArgumentParser(prog="handai_cli.py", description="Apply an LLM to every row of a table.")
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("transform", help="run one instruction on every row of a file")
     t.add_argument("input")
@@ -263,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
         rr = rs.add_parser(name)
         rr.add_argument("run_id", type=int)
         rr.add_argument("--output", "-o")
+        rr.add_argument("--budget", type=float, help="raise (or set) the run's budget cap in USD")
     re_ = rs.add_parser("export")
     re_.add_argument("run_id", type=int)
     re_.add_argument("--output", "-o", required=True)

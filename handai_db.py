@@ -39,6 +39,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection as SAConnection
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -96,6 +97,9 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
     owner: Mapped[str | None] = mapped_column(String(200))
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    cache_hits: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
 
 
 class Result(Base):
@@ -119,6 +123,8 @@ class Result(Base):
     tokens_in: Mapped[int] = mapped_column(Integer, default=0)
     tokens_out: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    cached: Mapped[bool] = mapped_column(default=False)
 
 
 class LogRow(Base):
@@ -142,12 +148,41 @@ class Migration(Base):
     applied_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class CacheEntry(Base):
+    """A reply already paid for, keyed by everything that shaped it (see handai_engine.cache_key)."""
+
+    __tablename__ = "response_cache"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(40))
+    model: Mapped[str] = mapped_column(String(200))
+    raw: Mapped[str | None] = mapped_column(Text)
+    parsed: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 def _m0001_initial(conn: SAConnection) -> None:
     Base.metadata.create_all(conn)
 
 
-# Ordered, append-only: a later version adds ("0002_…", fn) and existing databases upgrade.
-MIGRATIONS: list[tuple[str, Callable[[SAConnection], None]]] = [("0001_initial", _m0001_initial)]
+def _m0002_cache_and_cost(conn: SAConnection) -> None:
+    for table, column, ddl in (
+        ("runs", "calls", "INTEGER DEFAULT 0"),
+        ("runs", "cache_hits", "INTEGER DEFAULT 0"),
+        ("runs", "cost_usd", "FLOAT"),
+        ("results", "cost_usd", "FLOAT"),
+        ("results", "cached", "BOOLEAN DEFAULT 0"),
+    ):
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
+    CacheEntry.__table__.create(conn, checkfirst=True)
+
+
+# Ordered, append-only: a new version appends ("000N_…", fn) and existing databases upgrade.
+MIGRATIONS: list[tuple[str, Callable[[SAConnection], None]]] = [
+    ("0001_initial", _m0001_initial),
+    ("0002_cache_and_cost", _m0002_cache_and_cost),
+]
 
 
 @dataclass(frozen=True)
@@ -165,6 +200,9 @@ class RowOutcome:
     tokens_in: int = 0
     tokens_out: int = 0
     request: str | None = None
+    cost_usd: float | None = None
+    cached: bool = False
+    cache_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -432,10 +470,14 @@ class Database:
                 "tokens_in": o.tokens_in,
                 "tokens_out": o.tokens_out,
                 "request": o.request,
+                "cost_usd": o.cost_usd,
+                "cached": o.cached,
                 "updated_at": now,
             }
             for o in outcomes
         ]
+        costs = [o.cost_usd for o in outcomes if o.cost_usd is not None]
+        fresh = [o for o in outcomes if o.status == "succeeded" and o.cache_key and not o.cached]
         stmt = (
             update(Result.__table__)
             .where(Result.__table__.c.id == bindparam("b_id"))
@@ -449,9 +491,80 @@ class Database:
                 .values(
                     tokens_in=Run.tokens_in + sum(o.tokens_in for o in outcomes),
                     tokens_out=Run.tokens_out + sum(o.tokens_out for o in outcomes),
+                    calls=Run.calls + sum(1 for o in outcomes if not o.cached),
+                    cache_hits=Run.cache_hits + sum(1 for o in outcomes if o.cached),
+                    cost_usd=func.coalesce(Run.cost_usd, 0.0) + sum(costs) if costs else Run.cost_usd,
                     heartbeat_at=now,
                 )
             )
+            if fresh:
+                run = conn.execute(select(Run.provider, Run.model).where(Run.id == run_id)).one()
+                conn.execute(
+                    _insert_ignoring_duplicates(conn, CacheEntry).values(
+                        [
+                            {
+                                "key": o.cache_key,
+                                "provider": run.provider,
+                                "model": run.model,
+                                "raw": o.raw,
+                                "parsed": o.parsed,
+                                "tokens_in": o.tokens_in,
+                                "tokens_out": o.tokens_out,
+                                "created_at": now,
+                            }
+                            for o in fresh
+                        ]
+                    )
+                )
+
+    def cached_replies(self, keys: Sequence[str]) -> dict[str, CacheEntry]:
+        """Replies already paid for, by cache key (looked up in chunks: SQLite limits parameters)."""
+        found: dict[str, CacheEntry] = {}
+        unique = list(dict.fromkeys(keys))
+        with self.session() as s:
+            for start in range(0, len(unique), 500):
+                chunk = unique[start : start + 500]
+                found.update({e.key: e for e in s.scalars(select(CacheEntry).where(CacheEntry.key.in_(chunk)))})
+        return found
+
+    def clear_cache(self) -> int:
+        with self._write_lock, self.session() as s, s.begin():
+            return s.execute(delete(CacheEntry)).rowcount
+
+    def latest_test_run_stats(self, input_hash: str, provider: str, model: str) -> dict[str, float] | None:
+        """Per-row averages of the newest finished test run on this input and model, for estimates."""
+        with self.session() as s:
+            run_id = s.scalar(
+                select(Run.id)
+                .where(
+                    Run.input_hash == input_hash,
+                    Run.provider == provider,
+                    Run.model == model,
+                    Run.name == "Test run",
+                    Run.status == "completed",
+                )
+                .order_by(Run.id.desc())
+                .limit(1)
+            )
+        if run_id is None:
+            return None
+        with self.session() as s:
+            row = s.execute(
+                select(
+                    func.avg(Result.tokens_in),
+                    func.avg(Result.tokens_out),
+                    func.avg(Result.latency_ms),
+                    func.count(),
+                ).where(Result.run_id == run_id, Result.status == "succeeded", Result.cached.is_(False))
+            ).one()
+        if not row[3]:
+            return None
+        return {
+            "tokens_in": float(row[0] or 0),
+            "tokens_out": float(row[1] or 0),
+            "latency_ms": float(row[2] or 0),
+            "rows": int(row[3]),
+        }
 
     def run_counts(self, run_id: int) -> RunCounts:
         with self.session() as s:
@@ -483,9 +596,7 @@ class Database:
         self.update_run(run_id, succeeded=counts.succeeded, failed=counts.failed, total_rows=counts.total)
         return counts
 
-    def results(
-        self, run_id: int, *, statuses: Sequence[str] = (), error_kinds: Sequence[str] = ()
-    ) -> list[Result]:
+    def results(self, run_id: int, *, statuses: Sequence[str] = (), error_kinds: Sequence[str] = ()) -> list[Result]:
         stmt = select(Result).where(Result.run_id == run_id).order_by(Result.row_index)
         if statuses:
             stmt = stmt.where(Result.status.in_(statuses))
@@ -523,9 +634,7 @@ class Database:
                     output_keys.setdefault(key, None)
                     record[_output_name(key, run.input_columns)] = _cell(value)
             else:
-                record["ai_output"] = (row.parsed or {}).get(
-                    "output", row.raw if row.status == "succeeded" else None
-                )
+                record["ai_output"] = (row.parsed or {}).get("output", row.raw if row.status == "succeeded" else None)
             record["ai_status"] = row.status
             record["ai_error"] = row.error_message
             records.append(record)
@@ -582,11 +691,7 @@ class Database:
             return pd.DataFrame(s.execute(stmt).mappings().all())
 
     def error_kind_totals(self) -> dict[str, int]:
-        stmt = (
-            select(Result.error_kind, func.count())
-            .where(Result.status == "failed")
-            .group_by(Result.error_kind)
-        )
+        stmt = select(Result.error_kind, func.count()).where(Result.status == "failed").group_by(Result.error_kind)
         with self.session() as s:
             return {str(k): v for k, v in s.execute(stmt).all()}
 
@@ -607,13 +712,20 @@ class Database:
             raise KeyError(f"No run {run_id}")
         data = {c.name: _jsonable(getattr(run, c.name)) for c in Run.__table__.columns}
         data["results"] = [
-            {c.name: _jsonable(getattr(r, c.name)) for c in Result.__table__.columns}
-            for r in self.results(run_id)
+            {c.name: _jsonable(getattr(r, c.name)) for c in Result.__table__.columns} for r in self.results(run_id)
         ]
-        data["logs"] = [
-            {"ts": lg.ts.isoformat(), "level": lg.level, "message": lg.message} for lg in self.logs(run_id)
-        ]
+        data["logs"] = [{"ts": lg.ts.isoformat(), "level": lg.level, "message": lg.message} for lg in self.logs(run_id)]
         return data
+
+
+def _insert_ignoring_duplicates(conn: SAConnection, model: type[Base]) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING for the dialects Handai runs on (two rows with the same
+    reply may finish in one batch, and another process may have cached it first)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(model).on_conflict_do_nothing()
+    return sqlite_insert(model).on_conflict_do_nothing()
 
 
 def _output_name(key: str, input_columns: Sequence[str]) -> str:

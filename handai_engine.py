@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import random
 import threading
 import time
@@ -35,7 +37,7 @@ from handai_prompts import (
     user_message,
     validate_template,
 )
-from providers import Connection, make_client, request_params
+from providers import Connection, make_client, price_for, request_params
 from providers.client import client_api_key, client_base_url
 
 EARLY_STOP_ROWS = 3
@@ -73,6 +75,29 @@ class RunSettings:
     concurrency: int = 16
     max_retries: int = 3
     timeout: float = 120.0
+    use_cache: bool = True
+    budget_usd: float | None = None
+
+    @classmethod
+    def from_run(cls, run: Run) -> RunSettings:
+        """The settings a recorded run was created with (resume and retry send the same)."""
+        params = run.params
+        return cls(
+            provider=run.provider,
+            model=run.model,
+            system_prompt=run.system_prompt,
+            columns=list(run.columns),
+            row_template=run.row_template,
+            output_schema=run.output_schema,
+            json_mode=bool(params.get("json_mode")),
+            temperature=params.get("temperature"),
+            max_tokens=params.get("max_tokens"),
+            concurrency=run.concurrency,
+            max_retries=run.max_retries,
+            timeout=float(params.get("timeout") or 120.0),
+            use_cache=bool(params.get("use_cache", True)),
+            budget_usd=params.get("budget_usd"),
+        )
 
     def params(self) -> dict[str, Any]:
         """The parameters as recorded on the run, including exactly what the SDK is sent."""
@@ -88,6 +113,8 @@ class RunSettings:
             "max_tokens": self.max_tokens,
             "json_mode": self.json_mode,
             "timeout": self.timeout,
+            "use_cache": self.use_cache,
+            "budget_usd": self.budget_usd,
             "sent": {k: v for k, v in sent.items() if k != "extra_headers"},
         }
 
@@ -113,6 +140,8 @@ class Progress:
     max_concurrency: int = 0
     rate_limited: int = 0
     calls: int = 0
+    cache_hits: int = 0
+    cost_usd: float | None = None
     elapsed_s: float = 0.0
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     stop_reason: str | None = None
@@ -181,6 +210,20 @@ class AdaptiveLimiter:
                 self._successes = 0
                 self.limit += 1
                 self._cond.notify(1)
+
+
+def cache_key(settings: RunSettings, conn: Connection, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
+    """Everything that shapes a reply: provider, endpoint, model, exact messages, every parameter
+    and the output schema. Same key, same request: a reply already paid for can be reused."""
+    payload = {
+        "provider": settings.provider,
+        "endpoint": conn.safe_dict(),
+        "model": settings.model,
+        "messages": messages,
+        "params": params,
+        "schema": settings.output_schema,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
 def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
@@ -279,9 +322,7 @@ class Engine:
             name=name,
         )
 
-    def _create_run(
-        self, kind: str, rows: Any, settings: RunSettings, conn: Connection, **fields: Any
-    ) -> int:
+    def _create_run(self, kind: str, rows: Any, settings: RunSettings, conn: Connection, **fields: Any) -> int:
         return self.db.create_run(
             rows,
             kind=kind,
@@ -329,9 +370,7 @@ class Engine:
         return new_id
 
     # -- controlling runs -----------------------------------------------------------------------
-    def start(
-        self, run_id: int, conn: Connection, *, statuses: Sequence[str] = ("pending", "failed")
-    ) -> None:
+    def start(self, run_id: int, conn: Connection, *, statuses: Sequence[str] = ("pending", "failed")) -> None:
         """Run the ledger rows in `statuses` (resume = every row not yet succeeded)."""
         client_api_key(conn)  # a missing key or endpoint is said now, not as a failed run
         client_base_url(conn)
@@ -351,6 +390,8 @@ class Engine:
                 failed=0 if "failed" in statuses else counts.failed,
                 tokens_in=counts.tokens_in,
                 tokens_out=counts.tokens_out,
+                cost_usd=run.cost_usd,
+                cache_hits=run.cache_hits,
                 live=True,
                 max_concurrency=run.concurrency,
                 concurrency=run.concurrency,
@@ -370,23 +411,32 @@ class Engine:
         if run is None:
             raise KeyError(f"No run {run_id}")
         if changes:
-            params = dict(run.params)
-            for key in ("temperature", "max_tokens", "json_mode", "timeout"):
-                if key in changes:
-                    params[key] = changes.pop(key)
-            settings = RunSettings(
-                provider=changes.get("provider", run.provider),
-                model=changes.get("model", run.model),
-                temperature=params.get("temperature"),
-                max_tokens=params.get("max_tokens"),
-                json_mode=bool(params.get("json_mode")),
-                output_schema=run.output_schema,
-            )
-            params["sent"] = settings.params()["sent"]
-            self.db.update_run(run_id, params=params, **changes)
-            self.db.log(run_id, "info", f"Retrying failed rows with changed settings: {sorted(params)}")
+            self.update_settings(run_id, **changes)
         self.db.reset_rows(run_id, ("failed",))
         self.start(run_id, conn, statuses=("pending",))
+
+    def update_settings(self, run_id: int, **changes: Any) -> None:
+        """Change what the remaining rows will be sent (model, temperature, budget…), recorded on
+        the run and in its log, before a resume or a retry."""
+        run = self.db.get_run(run_id)
+        if run is None:
+            raise KeyError(f"No run {run_id}")
+        settings = RunSettings.from_run(run)
+        unknown = [k for k in changes if not hasattr(settings, k)]
+        if unknown:
+            raise ValueError(f"Unknown settings: {', '.join(unknown)}")
+        for key, value in changes.items():
+            setattr(settings, key, value)
+        self.db.update_run(
+            run_id,
+            provider=settings.provider,
+            model=settings.model,
+            params=settings.params(),
+            concurrency=settings.concurrency,
+            max_retries=settings.max_retries,
+        )
+        described = ", ".join(f"{k}={v!r}" for k, v in changes.items())
+        self.db.log(run_id, "info", f"Settings changed: {described}")
 
     def cancel(self, run_id: int) -> None:
         self._stop(run_id, "cancelled", "Cancelled by the user.")
@@ -397,9 +447,7 @@ class Engine:
     def _stop(self, run_id: int, status: str, reason: str) -> None:
         job = self._jobs.get(run_id)
         if job is None or job.done_event.is_set():
-            self.db.set_run_status(
-                run_id, status, only_from=("queued", "running", "interrupted"), stop_reason=reason
-            )
+            self.db.set_run_status(run_id, status, only_from=("queued", "running", "interrupted"), stop_reason=reason)
             return
         job.stop_status, job.stop_reason = status, reason
         if job.task is not None:
@@ -450,6 +498,9 @@ class Engine:
             max_concurrency=run.concurrency,
             elapsed_s=elapsed,
             rows_per_s=(counts.done / elapsed if elapsed else 0.0),
+            calls=run.calls,
+            cache_hits=run.cache_hits,
+            cost_usd=run.cost_usd,
         )
 
     def shutdown(self, timeout: float = 10.0) -> None:
@@ -477,21 +528,7 @@ class Engine:
         return await self._loop.run_in_executor(self._writer, lambda: fn(*args, **kwargs))
 
     async def _execute(self, job: _Job) -> None:
-        run = job.settings_run
-        settings = RunSettings(
-            provider=run.provider,
-            model=run.model,
-            system_prompt=run.system_prompt,
-            columns=list(run.columns),
-            row_template=run.row_template,
-            output_schema=run.output_schema,
-            json_mode=bool(run.params.get("json_mode")),
-            temperature=run.params.get("temperature"),
-            max_tokens=run.params.get("max_tokens"),
-            concurrency=run.concurrency,
-            max_retries=run.max_retries,
-            timeout=float(run.params.get("timeout") or 120.0),
-        )
+        settings = RunSettings.from_run(job.settings_run)
         job.progress_base = job.progress.done
         writer = _BatchWriter(self, job.run_id)
         writer_task = asyncio.create_task(writer.run())
@@ -501,8 +538,8 @@ class Engine:
             client = make_client(job.conn, concurrency=settings.concurrency, timeout=settings.timeout)
             pool = _Pool(self, job, settings, client, writer)
             await pool.run()
-            if pool.early_stop is not None:
-                final_status, reason = "failed", pool.early_stop
+            if pool.stop_reason is not None:
+                final_status, reason = pool.stop_status, pool.stop_reason
         except asyncio.CancelledError:
             final_status, reason = job.stop_status or "cancelled", job.stop_reason
         except Exception as exc:  # the job must always end with a status and a reason
@@ -520,9 +557,7 @@ class Engine:
         if final_status == "completed" and counts.pending:
             final_status = "interrupted"
         await self._db(self.db.set_run_status, job.run_id, final_status, stop_reason=reason)
-        summary = (
-            f"Run {final_status}: {counts.succeeded} ok, {counts.failed} failed, {counts.pending} pending."
-        )
+        summary = f"Run {final_status}: {counts.succeeded} ok, {counts.failed} failed, {counts.pending} pending."
         await self._db(
             self.db.log,
             job.run_id,
@@ -582,11 +617,10 @@ class _BatchWriter:
 
 class _Pool:
     """The workers of one job: a fixed set of tasks pulling rows, a delayed re-queue for rows
-    that back off (so they hold no slot), and the limiter that paces the calls."""
+    that back off (so they hold no slot), the limiter that paces the calls, and the reply cache
+    (identical rows in a run cost one call; replies already paid for cost none)."""
 
-    def __init__(
-        self, engine: Engine, job: _Job, settings: RunSettings, client: Any, writer: _BatchWriter
-    ) -> None:
+    def __init__(self, engine: Engine, job: _Job, settings: RunSettings, client: Any, writer: _BatchWriter) -> None:
         self.engine = engine
         self.job = job
         self.settings = settings
@@ -596,7 +630,8 @@ class _Pool:
         job.limiter = self.limiter
         self.queue: asyncio.Queue[tuple[PendingRow, int, int] | None] = asyncio.Queue()
         self.outstanding = len(job.rows)
-        self.early_stop: str | None = None
+        self.stop_reason: str | None = None
+        self.stop_status = "failed"
         self.first_failures: Counter[str] = Counter()
         self.system = system_message(settings.system_prompt, settings.output_schema, settings.json_mode)
         self.params = request_params(
@@ -606,12 +641,26 @@ class _Pool:
             max_tokens=settings.max_tokens,
             json_mode=settings.structured,
         )
+        self.price = price_for(settings.provider, settings.model, overrides=engine.db.get_setting("prices", {}))
+        self.cached: dict[str, tuple[str | None, dict[str, Any], tuple[int, int]]] = {}
+        self.job_cost = 0.0
+        self.in_flight: dict[str, asyncio.Future[tuple[str | None, dict[str, Any], tuple[int, int]]]] = {}
         self.retry_handles: set[asyncio.TimerHandle] = set()
         self.workers: list[asyncio.Task[None]] = []
+
+    def user_text(self, row: PendingRow) -> str:
+        return user_message(row.input, template=self.settings.row_template, columns=self.settings.columns)
+
+    def key(self, user: str) -> str:
+        return cache_key(self.settings, self.job.conn, build_messages(self.system, user), self.params)
 
     async def run(self) -> None:
         if not self.job.rows:
             return
+        if self.settings.use_cache:
+            keys = [self.key(self.user_text(row)) for row in self.job.rows]
+            found = await self.engine._db(self.engine.db.cached_replies, keys)
+            self.cached = {k: (e.raw, e.parsed or {}, (e.tokens_in, e.tokens_out)) for k, e in found.items()}
         for row in self.job.rows:
             self.queue.put_nowait((row, 0, 0))
         count = min(self.settings.concurrency, len(self.job.rows))
@@ -644,15 +693,109 @@ class _Pool:
         self.retry_handles.add(handle)
 
     async def worker(self) -> None:
-        while not self.early_stop:
+        while not self.stop_reason:
             item = await self.queue.get()
             if item is None:
                 return
-            await self.process(*item)
+            try:
+                await self.process(*item)
+            except Exception as exc:  # a bug in Handai fails the row; it must never hang the run
+                err = classify(exc)
+                self.job.progress.failed += 1
+                self.writer.put(
+                    RowOutcome(
+                        item[0].result_id,
+                        "failed",
+                        error_kind=err.kind.value,
+                        error_message=redact(f"{err.user_text()} ({err.detail})", [self.job.conn.api_key]),
+                    )
+                )
+                self._finish_one()
+
+    def _cost(self, usage: tuple[int, int]) -> float | None:
+        return round(self.price.cost(*usage), 8) if self.price else None
+
+    def _succeeded(
+        self,
+        row: PendingRow,
+        user: str,
+        key: str | None,
+        raw: str | None,
+        parsed: dict[str, Any],
+        usage: tuple[int, int],
+        *,
+        attempts: int,
+        latency_ms: float | None,
+        cached: bool,
+    ) -> None:
+        progress = self.job.progress
+        progress.succeeded += 1
+        cost = None if cached else self._cost(usage)
+        if cached:
+            progress.cache_hits += 1
+        else:
+            progress.tokens_in += usage[0]
+            progress.tokens_out += usage[1]
+            if cost is not None:
+                progress.cost_usd = (progress.cost_usd or 0.0) + cost
+                self.job_cost += cost
+        self.writer.put(
+            RowOutcome(
+                row.result_id,
+                "succeeded",
+                raw=raw,
+                parsed=parsed,
+                attempts=attempts,
+                latency_ms=latency_ms,
+                tokens_in=0 if cached else usage[0],
+                tokens_out=0 if cached else usage[1],
+                request=user,
+                cost_usd=cost,
+                cached=cached,
+                cache_key=key,
+            )
+        )
+        self._finish_one()
 
     async def process(self, row: PendingRow, attempts: int, waits: int) -> None:
+        user = self.user_text(row)
+        key = self.key(user) if self.settings.use_cache else None
+        if key is not None:
+            hit = self.cached.get(key)
+            if hit is not None:
+                self._succeeded(row, user, key, *hit, attempts=attempts, latency_ms=0.0, cached=True)
+                return
+            leader = self.in_flight.get(key)
+            if leader is not None:
+                with contextlib.suppress(Exception):
+                    raw, parsed, usage = await asyncio.shield(leader)
+                    self._succeeded(row, user, key, raw, parsed, usage, attempts=attempts, latency_ms=0.0, cached=True)
+                    return
+        if self._over_budget():
+            return
+        future = None
+        if key is not None and key not in self.in_flight:
+            future = asyncio.get_running_loop().create_future()
+            self.in_flight[key] = future
+        try:
+            await self._call(row, user, key, attempts, waits, future)
+        finally:
+            if future is not None:
+                self.in_flight.pop(key, None)
+                if not future.done():
+                    future.set_exception(RuntimeError("no reply"))
+                    future.exception()  # retrieved: followers fall back to calling themselves
+
+    async def _call(
+        self,
+        row: PendingRow,
+        user: str,
+        key: str | None,
+        attempts: int,
+        waits: int,
+        future: asyncio.Future | None,
+    ) -> None:
         progress = self.job.progress
-        user = user_message(row.input, template=self.settings.row_template, columns=self.settings.columns)
         messages = build_messages(self.system, user)
         await self.limiter.acquire()
         progress.in_flight += 1
@@ -669,12 +812,8 @@ class _Pool:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            err = classify(
-                exc,
-                provider=self.job.conn.provider,
-                key=self.job.conn.api_key,
-                base_url=self.job.conn.base_url,
-            )
+            conn = self.job.conn
+            err = classify(exc, provider=conn.provider, key=conn.api_key, base_url=conn.base_url)
             if isinstance(exc, ReplyError) and exc.raw is not None:
                 raw = exc.raw
             await self._failed(row, attempts + 1, waits, err, raw, usage, user, time.perf_counter() - started)
@@ -682,25 +821,30 @@ class _Pool:
         finally:
             progress.in_flight -= 1
             await self.limiter.release()
-        latency = (time.perf_counter() - started) * 1000
-        progress.succeeded += 1
-        progress.tokens_in += usage[0]
-        progress.tokens_out += usage[1]
         await self.limiter.succeeded()
-        self.writer.put(
-            RowOutcome(
-                row.result_id,
-                "succeeded",
-                raw=raw,
-                parsed=parsed,
-                attempts=attempts + 1,
-                latency_ms=round(latency, 1),
-                tokens_in=usage[0],
-                tokens_out=usage[1],
-                request=user,
-            )
+        if key is not None:
+            self.cached[key] = (raw, parsed, usage)
+        if future is not None:
+            future.set_result((raw, parsed, usage))
+        latency = round((time.perf_counter() - started) * 1000, 1)
+        self._succeeded(row, user, key, raw, parsed, usage, attempts=attempts + 1, latency_ms=latency, cached=False)
+
+    def _over_budget(self) -> bool:
+        """Pause (not fail) the run before a call that could take it past the user's cap."""
+        budget = self.settings.budget_usd
+        progress = self.job.progress
+        if budget is None or self.stop_reason:
+            return bool(self.stop_reason)
+        spent = progress.cost_usd or 0.0
+        answered = max(1, progress.calls - progress.in_flight)
+        expected = spent + (self.job_cost / answered) * (progress.in_flight + 1)
+        if expected <= budget:
+            return False
+        self._stop(
+            "paused",
+            f"Paused at the budget cap: ${spent:.4f} spent of ${budget:.4f}. Raise the cap and resume to go on.",
         )
-        self._finish_one()
+        return True
 
     async def _failed(
         self,
@@ -738,6 +882,7 @@ class _Pool:
                 tokens_in=usage[0],
                 tokens_out=usage[1],
                 request=user,
+                cost_usd=self._cost(usage),
             )
         )
         self._finish_one()
@@ -746,21 +891,23 @@ class _Pool:
     def _check_early_stop(self, err: ClassifiedError) -> None:
         """Stop a run whose first rows all fail the same permanent way (bad key, unknown model)."""
         progress = self.job.progress
-        if progress.succeeded or self.early_stop or err.kind not in RUN_STOPPING_KINDS:
+        if progress.succeeded or self.stop_reason or err.kind not in RUN_STOPPING_KINDS:
             return
         self.first_failures[err.kind.value] += 1
         needed = min(EARLY_STOP_ROWS, len(self.job.rows))
         if self.first_failures[err.kind.value] >= needed and len(self.first_failures) == 1:
-            self.early_stop = redact(
-                f"Stopped after the first {needed} rows all failed: {err.user_text()}",
-                [self.job.conn.api_key],
-            )
-            for handle in self.retry_handles:
-                handle.cancel()
-            current = asyncio.current_task()
-            for task in self.workers:
-                if task is not current:
-                    task.cancel()
+            reason = f"Stopped after the first {needed} rows all failed: {err.user_text()}"
+            self._stop("failed", redact(reason, [self.job.conn.api_key]))
+
+    def _stop(self, status: str, reason: str) -> None:
+        """End the run early: rows not yet finished stay pending, so resume picks them up."""
+        self.stop_status, self.stop_reason = status, reason
+        for handle in self.retry_handles:
+            handle.cancel()
+        current = asyncio.current_task()
+        for task in self.workers:
+            if task is not current:
+                task.cancel()
 
 
 def _reply_text(response: Any) -> tuple[str | None, tuple[int, int]]:

@@ -136,9 +136,7 @@ KINDS: dict[ErrorKind, KindInfo] = {
         "The raw reply is kept; make the instruction ask for the exact format, or turn on JSON mode.",
         False,
     ),
-    ErrorKind.CANCELLED: KindInfo(
-        "The request was cancelled", "Resume the run to process the remaining rows.", False
-    ),
+    ErrorKind.CANCELLED: KindInfo("The request was cancelled", "Resume the run to process the remaining rows.", False),
     ErrorKind.UNKNOWN: KindInfo(
         "Something unexpected went wrong",
         "Retry the failed rows; if it persists, see the run's log for details.",
@@ -263,9 +261,7 @@ def _classify_kind(exc: BaseException) -> tuple[ErrorKind, int | None, float | N
     if isinstance(exc, openai.APIStatusError):
         message, code, etype = _error_fields(exc.body)
         if not message and exc.response is not None:
-            message = (
-                exc.response.text[:300] if "json" in exc.response.headers.get("content-type", "") else ""
-            )
+            message = exc.response.text[:300] if "json" in exc.response.headers.get("content-type", "") else ""
         kind = _kind_for_status(exc.status_code, message, code, etype)
         return kind, exc.status_code, _retry_after(exc.response.headers), message
     if isinstance(exc, openai.APITimeoutError | TimeoutError):

@@ -134,9 +134,7 @@ def read_table(
     except FileReadError:
         raise
     except MemoryError as e:
-        raise FileReadError(
-            f"'{source}' is too large to load in memory here. Split it into smaller files."
-        ) from e
+        raise FileReadError(f"'{source}' is too large to load in memory here. Split it into smaller files.") from e
     except Exception as e:  # a bug or an unforeseen file: still a message, never a traceback
         raise FileReadError(
             f"'{source}' could not be read ({type(e).__name__}: {e}). "
@@ -223,9 +221,7 @@ def _file_format(source: str, raw: bytes) -> str:
         return suffix
     if suffix:
         supported = ", ".join(f".{ext}" for ext in SUPPORTED_EXTENSIONS)
-        raise FileReadError(
-            f"'{source}': files of type .{suffix} are not supported. Upload one of: {supported}."
-        )
+        raise FileReadError(f"'{source}': files of type .{suffix} are not supported. Upload one of: {supported}.")
     if raw.startswith(_PARQUET_MAGIC):
         return "parquet"
     if raw.startswith(_ZIP_MAGIC):
@@ -455,8 +451,7 @@ def _frame_from_columns(
             raise FileReadError(f"'{source}' holds no data: every cell is empty.")
         shown = ", ".join(clean[:8]) + (", …" if len(clean) > 8 else "")
         raise FileReadError(
-            f"'{source}' has a header row ({shown}) but no data rows. "
-            "Check that you picked the right file or sheet."
+            f"'{source}' has a header row ({shown}) but no data rows. Check that you picked the right file or sheet."
         )
     return df
 
@@ -682,8 +677,7 @@ def _read_parquet(raw: bytes, source: str) -> LoadedTable:
         table = pq.read_table(pa.BufferReader(raw))
     except (pa.ArrowException, OSError) as e:
         raise FileReadError(
-            f"'{source}' could not be opened as a Parquet file; it may be damaged or incomplete. "
-            "Export it again."
+            f"'{source}' could not be opened as a Parquet file; it may be damaged or incomplete. Export it again."
         ) from e
     notes: list[str] = []
     columns = [[_cell_text(value) for value in column.to_pylist()] for column in table.columns]
@@ -774,8 +768,7 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
     fmt = _WRITE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(
-            f"Cannot write '{path.name}': unknown file type '{path.suffix}'. "
-            f"Use one of: {', '.join(_WRITE_FORMATS)}."
+            f"Cannot write '{path.name}': unknown file type '{path.suffix}'. Use one of: {', '.join(_WRITE_FORMATS)}."
         )
     payload = export_bytes(df, fmt)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -217,9 +217,7 @@ def coerce(value: Any, kind: str) -> Any:
     return value
 
 
-def parse_reply(
-    text: str | None, *, structured: bool, schema: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+def parse_reply(text: str | None, *, structured: bool, schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Reply text → values. Plain output → {"output": text}; structured → the JSON object's
     fields, coerced to the schema. Raises ReplyError (keeping the raw text) when unusable."""
     if is_blank(text):

@@ -191,9 +191,7 @@ def render_sidebar() -> Choice:
         accept_new_options=True,
         help="Pick from the list or type any model name the provider accepts.",
     )
-    if col2.button(
-        "", icon=":material/refresh:", key="handai_models_refresh_btn", help="Refresh the model list"
-    ):
+    if col2.button("", icon=":material/refresh:", key="handai_models_refresh_btn", help="Refresh the model list"):
         st.session_state["handai_models_refresh"] = st.session_state.get("handai_models_refresh", 0) + 1
         st.rerun()
     if message:
@@ -227,9 +225,7 @@ def render_sidebar() -> Choice:
             key="handai_concurrency",
             help="Rows in flight at once. Handai lowers it by itself when the provider rate-limits.",
         )
-        max_retries = st.number_input(
-            "Retries per row", 0, 10, int(saved("max_retries", 3)), key="handai_max_retries"
-        )
+        max_retries = st.number_input("Retries per row", 0, 10, int(saved("max_retries", 3)), key="handai_max_retries")
     for name, value in (
         ("provider", provider),
         ("json_mode", json_mode),
@@ -443,9 +439,7 @@ def run_controls(kind: str, run_id: int) -> None:
         st.session_state.pop(f"{kind}_run_id", None)
         return
     st.subheader(f"Run #{run.id}" + (f" · {run.name}" if run.name else ""))
-    st.caption(
-        f"{STATUS_ICONS.get(run.status, '')} {run.status} · {provider_name(run.provider)} / {run.model}"
-    )
+    st.caption(f"{STATUS_ICONS.get(run.status, '')} {run.status} · {provider_name(run.provider)} / {run.model}")
     if run.status in ACTIVE:
         _live_progress(kind, run_id)
         return
@@ -455,9 +449,7 @@ def run_controls(kind: str, run_id: int) -> None:
     if (
         counts.pending
         and run.status in RESUMABLE
-        and cols[0].button(
-            "Resume", icon=":material/play_arrow:", key=f"{kind}_resume_{run_id}", type="primary"
-        )
+        and cols[0].button("Resume", icon=":material/play_arrow:", key=f"{kind}_resume_{run_id}", type="primary")
     ):
         resume_run(kind, run, retry_failed=False)
     if counts.failed and cols[1].button(
@@ -573,12 +565,8 @@ def run_settings_table(run: Run) -> pd.DataFrame:
         "Provider": provider_name(run.provider),
         "Model": run.model,
         "Endpoint": run.connection.get("base_url") or "",
-        "Temperature": "provider default"
-        if run.params.get("temperature") is None
-        else run.params["temperature"],
-        "Max tokens": "provider default"
-        if run.params.get("max_tokens") is None
-        else run.params["max_tokens"],
+        "Temperature": "provider default" if run.params.get("temperature") is None else run.params["temperature"],
+        "Max tokens": "provider default" if run.params.get("max_tokens") is None else run.params["max_tokens"],
         "JSON mode": bool(run.params.get("json_mode")),
         "Sent parameters": json.dumps(sent),
         "Concurrency": run.concurrency,

@@ -67,17 +67,13 @@ variation = c[1].slider(
 with st.expander("Variables that cycle per row (optional)", icon=":material/autorenew:"):
     st.caption("Each row gets the next value of each variable, e.g. topic ← billing, login, shipping.")
     vars_df = st.data_editor(
-        pd.DataFrame(
-            {"variable": pd.Series(dtype="str"), "values (comma-separated)": pd.Series(dtype="str")}
-        ),
+        pd.DataFrame({"variable": pd.Series(dtype="str"), "values (comma-separated)": pd.Series(dtype="str")}),
         num_rows="dynamic",
         key="gen_vars",
         width="stretch",
     )
 variables = {
-    str(r["variable"]).strip(): [
-        v.strip() for v in str(r["values (comma-separated)"] or "").split(",") if v.strip()
-    ]
+    str(r["variable"]).strip(): [v.strip() for v in str(r["values (comma-separated)"] or "").split(",") if v.strip()]
     for r in vars_df.fillna("").to_dict(orient="records")
     if str(r["variable"]).strip()
 }

@@ -61,16 +61,10 @@ with tab_runs:
         )
         ids = [r.id for r in runs]
         selected_rows = picked.selection.rows if picked else []
-        default = (
-            ids.index(st.session_state.get("hist_run", ids[0]))
-            if st.session_state.get("hist_run") in ids
-            else 0
-        )
+        default = ids.index(st.session_state.get("hist_run", ids[0])) if st.session_state.get("hist_run") in ids else 0
         if selected_rows:
             default = selected_rows[0]
-        run_id = st.selectbox(
-            "Open run", ids, index=default, format_func=lambda i: f"Run #{i}", key="hist_open"
-        )
+        run_id = st.selectbox("Open run", ids, index=default, format_func=lambda i: f"Run #{i}", key="hist_open")
         st.session_state["hist_run"] = run_id
         run = db.get_run(run_id)
         st.divider()

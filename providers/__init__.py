@@ -8,11 +8,14 @@ from .connection import ConnectionResult, test_connection
 from .key_sources import KeyStore, ResolvedKey, resolve_endpoint, resolve_key
 from .keys import KeyCheck, check_key_format, clean_key, identify_key
 from .models import ModelInfo, ModelList, list_models, local_servers_status
+from .pricing import LIST_PRICES, Price, price_for
 from .registry import PROVIDERS, Connection, ProviderConfig, get_provider
 
 __all__ = [
     "NO_KEY_PLACEHOLDER",
+    "LIST_PRICES",
     "PROVIDERS",
+    "Price",
     "Connection",
     "ConnectionResult",
     "KeyCheck",
@@ -32,6 +35,7 @@ __all__ = [
     "list_models",
     "local_servers_status",
     "make_client",
+    "price_for",
     "request_params",
     "resolve_endpoint",
     "resolve_key",

@@ -91,9 +91,7 @@ def test_connection(conn: Connection, model: str | None = None, *, timeout: floa
     except (MissingKeyError, MissingEndpointError) as exc:
         return ConnectionResult(False, None, model, str(exc), None)
     except Exception as exc:  # every failure becomes a message; classify masks the key
-        error = classify(
-            exc, provider=conn.provider, key=check.key or None, base_url=conn.effective_base_url()
-        )
+        error = classify(exc, provider=conn.provider, key=check.key or None, base_url=conn.effective_base_url())
         message = error.user_text()
         if hint and check.message not in message:
             message += hint

@@ -104,16 +104,10 @@ def check_key_format(provider_id: str, key: str | None) -> KeyCheck:
     if other is not None and other != config.id:
         other_name = PROVIDERS[other].name
         if expected:
-            return result(
-                "warning", f"This looks like {_a(other_name)} key; {config.name} keys start with {expected}."
-            )
+            return result("warning", f"This looks like {_a(other_name)} key; {config.name} keys start with {expected}.")
         return result("warning", f"This looks like {_a(other_name)} key, not {_a(config.name)} key.")
     if expected and not key.startswith(config.key_prefixes):
-        return result(
-            "warning", f"{config.name} keys start with {expected}; this one does not ({mask_key(key)})."
-        )
+        return result("warning", f"{config.name} keys start with {expected}; this one does not ({mask_key(key)}).")
     if len(key) < MIN_KEY_LENGTH:
-        return result(
-            "warning", f"This key is only {len(key)} characters long; copy the whole key from {config.name}."
-        )
+        return result("warning", f"This key is only {len(key)} characters long; copy the whole key from {config.name}.")
     return result("ok", f"The key looks like {_a(config.name)} key ({mask_key(key)}).")

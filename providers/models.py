@@ -134,3 +134,10 @@ def local_servers_status(timeout: float = 1.0) -> dict[str, ModelList]:
     with ThreadPoolExecutor(len(local)) as pool:
         lists = pool.map(lambda pid: list_models(Connection(pid), timeout=timeout), local)
         return dict(zip(local, lists, strict=True))
+
+
+def cached_model_info(model: str) -> ModelInfo | None:
+    """A model's entry in any OpenRouter list fetched in this process (for prices), or None."""
+    with _cache_lock:
+        lists = [models for _, models in _cache.values()]
+    return next((m for models in lists for m in models if m.id == model), None)

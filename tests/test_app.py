@@ -47,9 +47,7 @@ def no_exceptions(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
-@pytest.mark.parametrize(
-    "page", ["pages/transform.py", "pages/generate.py", "pages/history.py", "pages/settings.py"]
-)
+@pytest.mark.parametrize("page", ["pages/transform.py", "pages/generate.py", "pages/history.py", "pages/settings.py"])
 def test_every_page_loads_with_an_empty_database(app, page):
     app.switch_page(page).run()
     no_exceptions(app)
@@ -65,9 +63,7 @@ def test_upload_run_and_see_results_then_history(app, llm):
     assert any('"review": "Great phone — love it"' in str(j.value) for j in app.json) or True
     widget(app, "button", "tf_full").click().run()
     no_exceptions(app)
-    run_id = int(
-        app.query_params["run"][0] if isinstance(app.query_params["run"], list) else app.query_params["run"]
-    )
+    run_id = int(app.query_params["run"][0] if isinstance(app.query_params["run"], list) else app.query_params["run"])
     wait_for_run(run_id)
     app.run()
     no_exceptions(app)

@@ -69,9 +69,7 @@ def test_rate_limit_lowers_concurrency_visibly(db, llm):
     eng = Engine(db)
     try:
         conn = custom(llm)
-        run_id = eng.create_transform_run(
-            frame(80), RunSettings("custom", "fake-small", concurrency=32), conn
-        )
+        run_id = eng.create_transform_run(frame(80), RunSettings("custom", "fake-small", concurrency=32), conn)
         eng.start(run_id, conn)
         seen = set()
         while eng.is_running(run_id):
@@ -104,9 +102,7 @@ def test_key_string_never_reaches_the_database_file(engine, db, llm, tmp_path):
     run_frame(engine, llm, frame(20), concurrency=2, conn=Connection("openai", api_key=key, base_url=llm.url))
     good = "sk-proj-GOODSECRETGOODSECRET987654"
     llm.configure(valid_keys=[good])
-    run_frame(
-        engine, llm, frame(20), concurrency=2, conn=Connection("openai", api_key=good, base_url=llm.url)
-    )
+    run_frame(engine, llm, frame(20), concurrency=2, conn=Connection("openai", api_key=good, base_url=llm.url))
     db.close()
     for path in tmp_path.glob("ledger.db*"):
         blob = path.read_bytes()
@@ -115,9 +111,7 @@ def test_key_string_never_reaches_the_database_file(engine, db, llm, tmp_path):
 
 
 def test_retries_recover_flaky_rows_and_permanent_errors_fail_at_once(engine, db, llm):
-    df = pd.DataFrame(
-        {"text": ["ok", "[[flaky:2]] a", "[[error:400]] b", "[[empty]] c", "No", "[[context]] d"]}
-    )
+    df = pd.DataFrame({"text": ["ok", "[[flaky:2]] a", "[[error:400]] b", "[[empty]] c", "No", "[[context]] d"]})
     run_id = run_frame(engine, llm, df, concurrency=3, max_retries=3, row_template="{text}")
     rows = {r.row_index: r for r in db.results(run_id)}
     assert rows[0].status == "succeeded"
@@ -136,9 +130,7 @@ def test_short_answers_are_answers_not_empty_replies(engine, db, llm):
 
 
 def test_json_mode_expands_fields_into_columns(engine, db, llm):
-    schema = {
-        "fields": {"sentiment": {"type": "string", "description": "pos/neg"}, "score": {"type": "integer"}}
-    }
+    schema = {"fields": {"sentiment": {"type": "string", "description": "pos/neg"}, "score": {"type": "integer"}}}
     run_id = run_frame(engine, llm, frame(5), output_schema=schema, columns=["text"])
     out = db.results_frame(run_id)
     assert list(out.columns) == ["id", "text", "sentiment", "score", "ai_status", "ai_error"]
@@ -151,9 +143,7 @@ def test_json_mode_expands_fields_into_columns(engine, db, llm):
 
 def test_template_with_a_missing_column_is_an_error_before_the_run(engine, llm):
     with pytest.raises(TemplateError, match=r"\{nope\}"):
-        engine.create_transform_run(
-            frame(3), RunSettings("custom", "m", row_template="{text} {nope}"), custom(llm)
-        )
+        engine.create_transform_run(frame(3), RunSettings("custom", "m", row_template="{text} {nope}"), custom(llm))
     assert llm.requests() == []
 
 
@@ -216,9 +206,7 @@ def test_progress_snapshot_has_the_live_figures(engine, llm):
 
 def test_dead_endpoint_stops_with_one_clear_reason(engine, db):
     conn = Connection("custom", api_key="k", base_url="http://127.0.0.1:9/v1")
-    run_id = engine.create_transform_run(
-        frame(50), RunSettings("custom", "m", concurrency=3, max_retries=1), conn
-    )
+    run_id = engine.create_transform_run(frame(50), RunSettings("custom", "m", concurrency=3, max_retries=1), conn)
     engine.start(run_id, conn)
     engine.wait(run_id, 60)
     run = db.get_run(run_id)
@@ -255,9 +243,7 @@ def test_sigkill_mid_run_resumes_with_no_row_lost_or_resent(llm, tmp_path):
     data_dir = tmp_path / "data"
     env = cli_env(data_dir, HANDAI_CUSTOM_API_KEY="k")
     common = ["--provider", "custom", "--model", "m", "--base-url", llm.url, "--concurrency", "6"]
-    proc = _cli(
-        ["transform", str(src), "--prompt", "Echo", *common, "--output", str(tmp_path / "o.csv")], env
-    )
+    proc = _cli(["transform", str(src), "--prompt", "Echo", *common, "--output", str(tmp_path / "o.csv")], env)
     db = None
     deadline = time.time() + 60
     while time.time() < deadline:

@@ -1,0 +1,115 @@
+"""Reply cache, de-duplication, cost accounting, the budget cap, and schema migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pandas as pd
+
+from handai_db import Database
+from handai_engine import Engine, RunSettings
+from providers import Connection
+
+
+def conn_for(llm) -> Connection:
+    return Connection("custom", api_key="k", base_url=llm.url)
+
+
+def run(engine: Engine, llm, df: pd.DataFrame, **kw) -> int:
+    conn = conn_for(llm)
+    settings = RunSettings("custom", kw.pop("model", "fake-small"), system_prompt=kw.pop("prompt", "Echo."), **kw)
+    run_id = engine.create_transform_run(df, settings, conn)
+    engine.start(run_id, conn)
+    engine.wait(run_id, 60)
+    return run_id
+
+
+def test_identical_rows_in_one_run_cost_one_call(engine, db, llm):
+    llm.configure(latency_ms=30)
+    df = pd.DataFrame({"text": ["same"] * 20 + ["other"] * 5})
+    run_id = run(engine, llm, df, concurrency=8)
+    assert sorted(r.user for r in llm.requests()) == ['{"text": "other"}', '{"text": "same"}']
+    results = db.results(run_id)
+    assert all(r.status == "succeeded" for r in results)
+    assert {r.raw for r in results} == {'Reply to: {"text": "same"}', 'Reply to: {"text": "other"}'}
+    record = db.get_run(run_id)
+    assert (record.calls, record.cache_hits) == (2, 23)
+
+
+def test_rerunning_an_unchanged_run_costs_nothing_and_a_changed_prompt_recalls(engine, db, llm):
+    df = pd.DataFrame({"text": [f"t{i}" for i in range(10)]})
+    run(engine, llm, df)
+    assert len(llm.requests()) == 10
+    second = run(engine, llm, df)
+    assert len(llm.requests()) == 10
+    assert db.get_run(second).cache_hits == 10
+    assert db.results_frame(second)["ai_output"].tolist() == [f'Reply to: {{"text": "t{i}"}}' for i in range(10)]
+    run(engine, llm, df, prompt="A different instruction.")
+    assert len(llm.requests()) == 20
+
+
+def test_no_cache_switch_calls_every_row(engine, db, llm):
+    df = pd.DataFrame({"text": ["a", "a", "b"]})
+    run(engine, llm, df)
+    run_id = run(engine, llm, df, use_cache=False)
+    assert len(llm.requests()) == 2 + 3
+    assert db.get_run(run_id).cache_hits == 0
+
+
+def test_cost_per_row_and_per_run_from_the_price_table(engine, db, llm):
+    db.set_setting("prices", {"fake-small": {"prompt": 1000.0, "completion": 2000.0}})
+    run_id = run(engine, llm, pd.DataFrame({"text": ["hello world", "bye"]}))
+    results = db.results(run_id)
+    for r in results:
+        assert r.cost_usd == round((r.tokens_in * 1000 + r.tokens_out * 2000) / 1e6, 8)
+    assert abs(db.get_run(run_id).cost_usd - sum(r.cost_usd for r in results)) < 1e-9
+    assert engine.progress(run_id).cost_usd == db.get_run(run_id).cost_usd
+
+
+def test_unknown_price_is_unknown_not_zero(engine, db, llm):
+    run_id = run(engine, llm, pd.DataFrame({"text": ["x"]}), model="no-such-price")
+    assert db.get_run(run_id).cost_usd is None
+    assert db.results(run_id)[0].cost_usd is None
+
+
+def test_budget_cap_pauses_then_resumes_after_raising_it(engine, db, llm):
+    llm.configure(latency_ms=10)
+    db.set_setting("prices", {"fake-small": {"prompt": 10_000.0, "completion": 10_000.0}})
+    df = pd.DataFrame({"text": [f"row number {i}" for i in range(40)]})
+    run_id = run(engine, llm, df, concurrency=2, budget_usd=1.0)
+    record = db.get_run(run_id)
+    assert record.status == "paused" and "budget" in record.stop_reason.lower()
+    assert record.cost_usd <= 1.0
+    counts = db.run_counts(run_id)
+    assert 0 < counts.succeeded < 40 and counts.failed == 0
+    engine.update_settings(run_id, budget_usd=100.0)
+    engine.resume(run_id, conn_for(llm))
+    engine.wait(run_id, 60)
+    assert db.get_run(run_id).status == "completed"
+    assert db.run_counts(run_id).succeeded == 40
+
+
+def test_an_older_database_is_upgraded_by_the_migration_list(tmp_path):
+    path = tmp_path / "old.db"
+    Database(f"sqlite:///{path}").close()
+    con = sqlite3.connect(path)
+    for table, column in [
+        ("runs", "calls"),
+        ("runs", "cache_hits"),
+        ("runs", "cost_usd"),
+        ("results", "cost_usd"),
+        ("results", "cached"),
+    ]:
+        con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    con.execute("DROP TABLE response_cache")
+    con.execute("DELETE FROM migrations WHERE name = '0002_cache_and_cost'")
+    con.commit()
+    con.close()
+    db = Database(f"sqlite:///{path}")
+    run_id = db.create_run([{"a": 1}], provider="custom", model="m")
+    assert db.get_run(run_id).calls == 0
+    assert db.cached_replies(["nothing"]) == {}
+    con = sqlite3.connect(path)
+    names = [r[0] for r in con.execute("SELECT name FROM migrations ORDER BY name")]
+    assert names == ["0001_initial", "0002_cache_and_cost"]
+    db.close()
