@@ -29,6 +29,7 @@ from providers import (
     check_key_format,
     list_models,
     local_servers_status,
+    price_for,
     resolve_endpoint,
     resolve_key,
 )
@@ -413,8 +414,10 @@ def progress_view(run_id: int) -> Progress:
     c[3].metric("Rows/s", f"{p.rows_per_s:.1f}")
     c[4].metric("ETA", format_seconds(p.eta_s) if not p.finished else "done")
     c[5].metric("Concurrency", f"{p.concurrency}/{p.max_concurrency}" if p.live else str(p.max_concurrency))
+    cost = "unknown (no price for this model)" if p.cost_usd is None else f"${p.cost_usd:.4f}"
     st.caption(
-        f"Tokens: {p.tokens_in:,} in, {p.tokens_out:,} out · elapsed {format_seconds(p.elapsed_s)}"
+        f"Tokens: {p.tokens_in:,} in, {p.tokens_out:,} out · cost {cost} · "
+        f"calls made {p.calls:,}, saved by the cache {p.cache_hits:,} · elapsed {format_seconds(p.elapsed_s)}"
         + (f" · {p.rate_limited} rate-limit pauses" if p.rate_limited else "")
     )
     errors_by_kind(p.errors_by_kind)
@@ -445,6 +448,18 @@ def run_controls(kind: str, run_id: int) -> None:
         return
     progress_view(run_id)
     counts = db().run_counts(run_id)
+    budget = run.params.get("budget_usd")
+    if run.status == "paused" and budget is not None and counts.pending:
+        new_cap = st.number_input(
+            "Budget cap (USD)",
+            min_value=0.0,
+            value=float(budget) * 2,
+            step=1.0,
+            key=f"{kind}_budget_{run_id}",
+            help="Raise the cap, then resume.",
+        )
+        if new_cap != budget:
+            engine().update_settings(run_id, budget_usd=new_cap)
     cols = st.columns(3)
     if (
         counts.pending
@@ -545,6 +560,8 @@ def inspector(run: Run, key: str) -> None:
         st.markdown(
             f"**Status:** {result.status} · attempts {result.attempts} · "
             f"latency {result.latency_ms or 0:.0f} ms · tokens {result.tokens_in} in, {result.tokens_out} out"
+            + (" · from the cache" if result.cached else "")
+            + (f" · ${result.cost_usd:.6f}" if result.cost_usd is not None else "")
         )
         if result.error_message:
             st.error(f"{result.error_kind}: {result.error_message}")
@@ -559,6 +576,30 @@ def inspector(run: Run, key: str) -> None:
             st.json(result.parsed)
 
 
+def estimate_caption(df_rows: int, prompt_tokens: float, choice: Choice, fields: int, input_hash: str) -> str:
+    """One line: tokens, cost and time the run will take, and what the figures are based on."""
+    from handai_estimate import estimate_run
+
+    est = estimate_run(
+        df_rows,
+        prompt_tokens,
+        concurrency=choice.concurrency,
+        max_tokens=choice.max_tokens,
+        fields=fields,
+        price=price_for(choice.provider, choice.model, overrides=db().get_setting("prices", {})),
+        test_stats=db().latest_test_run_stats(input_hash, choice.provider, choice.model) if input_hash else None,
+    )
+    cost = (
+        "cost unknown (no price for this model; add one in Settings)"
+        if est.cost_usd is None
+        else (f"about ${est.cost_usd:,.4f}")
+    )
+    return (
+        f"Estimate for {est.rows:,} rows: {est.tokens_in:,} tokens in, {est.tokens_out:,} out, {cost}, "
+        f"about {format_seconds(est.seconds)} — {est.basis}."
+    )
+
+
 def run_settings_table(run: Run) -> pd.DataFrame:
     sent = run.params.get("sent", {})
     rows = {
@@ -569,6 +610,10 @@ def run_settings_table(run: Run) -> pd.DataFrame:
         "Max tokens": "provider default" if run.params.get("max_tokens") is None else run.params["max_tokens"],
         "JSON mode": bool(run.params.get("json_mode")),
         "Sent parameters": json.dumps(sent),
+        "Cache": "on" if run.params.get("use_cache", True) else "off",
+        "Budget cap (USD)": run.params.get("budget_usd") or "none",
+        "Cost (USD)": "unknown" if run.cost_usd is None else f"{run.cost_usd:.6f}",
+        "Calls made / saved by cache": f"{run.calls} / {run.cache_hits}",
         "Concurrency": run.concurrency,
         "Retries": run.max_retries,
         "Input": run.input_name,

@@ -47,6 +47,8 @@ with tab_runs:
                     "succeeded": r.succeeded,
                     "failed": r.failed,
                     "tokens": r.tokens_in + r.tokens_out,
+                    "cost $": r.cost_usd,
+                    "cached": r.cache_hits,
                 }
                 for r in runs
             ]

@@ -1,10 +1,11 @@
 """Settings: one card per provider with its key, endpoint, status and a real connection test."""
 
+import pandas as pd
 import streamlit as st
 
 import handai_ui as ui
 from handai_errors import mask_key
-from providers import PROVIDERS, KeyStore, check_key_format
+from providers import LIST_PRICES, PROVIDERS, KeyStore, check_key_format
 
 ui.frame()
 st.title("Settings", anchor=False)
@@ -109,3 +110,39 @@ for pid, config in PROVIDERS.items():
             (st.success if tested.ok else st.error)(
                 tested.message, icon=":material/check_circle:" if tested.ok else ":material/error:"
             )
+
+st.subheader("Prices", anchor=False)
+st.caption(
+    "USD per million tokens, used for cost estimates, budget caps and the cost of each run. Built-in list "
+    "prices cover the curated models and OpenRouter's come from its model list; entries here take precedence "
+    "(use `provider/model` to price one provider's model only)."
+)
+saved_prices = ui.db().get_setting("prices", {}) or {}
+table = pd.DataFrame(
+    [{"model": m, "prompt": p.get("prompt"), "completion": p.get("completion")} for m, p in saved_prices.items()]
+    or [{"model": "", "prompt": None, "completion": None}]
+)
+edited = st.data_editor(
+    table,
+    num_rows="dynamic",
+    key="set_prices",
+    width="stretch",
+    column_config={
+        "prompt": st.column_config.NumberColumn("input $/1M", min_value=0.0, format="%.4f"),
+        "completion": st.column_config.NumberColumn("output $/1M", min_value=0.0, format="%.4f"),
+    },
+)
+prices = {
+    str(r["model"]).strip(): {"prompt": float(r["prompt"]), "completion": float(r["completion"])}
+    for r in edited.to_dict(orient="records")
+    if str(r.get("model") or "").strip() and pd.notna(r.get("prompt")) and pd.notna(r.get("completion"))
+}
+if prices != saved_prices:
+    ui.db().set_setting("prices", prices)
+    st.toast("Prices saved.")
+with st.expander("Built-in list prices", icon=":material/sell:"):
+    st.dataframe(
+        pd.DataFrame([{"model": m, "input $/1M": a, "output $/1M": b} for m, (a, b) in LIST_PRICES.items()]),
+        hide_index=True,
+        width="stretch",
+    )

@@ -160,8 +160,10 @@ if df is not None and len(df.columns):
         user = user_message(first, template=template, columns=chosen)
         with st.expander("Preview: what row 1 sends", icon=":material/visibility:", expanded=False):
             st.json(build_messages(system, user))
-        per_row = estimate_tokens(system) + estimate_tokens(user)
-        st.caption(f"Estimated input: about {per_row:,} tokens per row, {per_row * len(df):,} for the file.")
+        sample = [user_message(r, template=template, columns=chosen) for r in df.head(50).to_dict("records")]
+        per_row = estimate_tokens(system) + sum(map(estimate_tokens, sample)) / len(sample)
+        fields = len(schema["fields"]) if schema else 0
+        st.caption(ui.estimate_caption(len(df), per_row, choice, fields, input_hash))
     else:
         st.caption(f":material/info: {problem}")
 
@@ -173,6 +175,21 @@ if df is not None and len(df.columns):
         st.warning(check.message, icon=":material/warning:")
     c = st.columns([1, 1, 2], vertical_alignment="bottom")
     test_rows = c[0].number_input("Test rows", 1, max(1, len(df)), min(5, len(df)), key="tf_test_rows")
+    with st.expander("Cost controls", icon=":material/savings:"):
+        budget = st.number_input(
+            "Budget cap (USD)",
+            min_value=0.0,
+            value=None,
+            step=1.0,
+            key="tf_budget",
+            placeholder="no cap",
+            help="The run pauses before its cost would pass the cap; raise it and resume.",
+        )
+        use_cache = not st.toggle(
+            "Don't use the cache",
+            key="tf_no_cache",
+            help="By default, replies already paid for (same model, messages and settings) are reused.",
+        )
     test = c[1].button("Test run", icon=":material/science:", disabled=problem is not None, key="tf_test")
     full = c[2].button(
         f"Run all {len(df):,} rows",
@@ -187,6 +204,8 @@ if df is not None and len(df.columns):
             columns=[] if template else chosen,
             row_template=template or None,
             output_schema=schema,
+            use_cache=use_cache,
+            budget_usd=budget,
         )
         try:
             run_id = ui.engine().create_transform_run(

@@ -113,3 +113,26 @@ def test_an_older_database_is_upgraded_by_the_migration_list(tmp_path):
     names = [r[0] for r in con.execute("SELECT name FROM migrations ORDER BY name")]
     assert names == ["0001_initial", "0002_cache_and_cost"]
     db.close()
+
+
+def test_estimate_uses_the_test_run_when_there_is_one(engine, db, llm):
+    from handai_estimate import estimate_run
+    from providers import Price
+
+    llm.configure(latency_ms=20)
+    df = pd.DataFrame({"text": [f"row {i}" for i in range(30)]})
+    conn = conn_for(llm)
+    settings = RunSettings("custom", "fake-small", system_prompt="Echo.")
+    test_id = engine.create_transform_run(df, settings, conn, input_hash="h1", name="Test run", limit_rows=5)
+    engine.start(test_id, conn)
+    engine.wait(test_id, 30)
+    stats = db.latest_test_run_stats("h1", "custom", "fake-small")
+    assert stats["rows"] == 5 and stats["tokens_in"] > 0 and stats["latency_ms"] >= 20
+    price = Price(1.0, 2.0)
+    est = estimate_run(30, 999, concurrency=4, price=price, test_stats=stats)
+    assert est.tokens_in == int(stats["tokens_in"] * 30) and "test run of 5 rows" in est.basis
+    assert est.cost_usd == price.cost(est.tokens_in, est.tokens_out)
+    assert abs(est.seconds - 30 * stats["latency_ms"] / 1000 / 4) < 1e-6
+    rough = estimate_run(30, 50, concurrency=4, fields=2, price=None)
+    assert (rough.tokens_in, rough.tokens_out, rough.cost_usd) == (1500, 1800, None)
+    assert "rough" in rough.basis
