@@ -816,6 +816,8 @@ class _Pool:
             err = classify(exc, provider=conn.provider, key=conn.api_key, base_url=conn.base_url)
             if isinstance(exc, ReplyError) and exc.raw is not None:
                 raw = exc.raw
+            elif isinstance(exc, json.JSONDecodeError):
+                raw = exc.doc[:2000]  # the broken body, kept for the row inspector
             await self._failed(row, attempts + 1, waits, err, raw, usage, user, time.perf_counter() - started)
             return
         finally:

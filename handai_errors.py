@@ -20,8 +20,9 @@ code or type first, and at the message text only as a last resort::
     │   └── 5xx ............................................ server_error
     ├── openai.APITimeoutError / TimeoutError ................ timeout
     ├── openai.APIConnectionError / OSError .................. connection (DNS, TLS, refused, reset)
-    ├── openai.APIResponseValidationError / ValueError ........ unparseable
-    ├── ReplyError (raised by Handai itself) ................. empty_reply, unparseable,
+    ├── openai.APIResponseValidationError / JSONDecodeError ... bad_response (body not JSON)
+    ├── ReplyError (raised by Handai itself) ................. empty_reply, unparseable (the
+    │                                                          model's text is not the format asked),
     │                                                          content_filtered
     └── asyncio.CancelledError ............................... cancelled
 """
@@ -52,6 +53,7 @@ class ErrorKind(StrEnum):
     BAD_REQUEST = "bad_request"
     SERVER_ERROR = "server_error"
     OVERLOADED = "overloaded"
+    BAD_RESPONSE = "bad_response"
     EMPTY_REPLY = "empty_reply"
     UNPARSEABLE = "unparseable"
     CANCELLED = "cancelled"
@@ -124,6 +126,11 @@ KINDS: dict[ErrorKind, KindInfo] = {
     ErrorKind.OVERLOADED: KindInfo(
         "The provider is overloaded",
         "Retried automatically; lower the concurrency or retry the failed rows later.",
+        True,
+    ),
+    ErrorKind.BAD_RESPONSE: KindInfo(
+        "The provider sent a broken response (not valid JSON)",
+        "Retried automatically; if it persists, check that the base URL is an OpenAI-compatible API (…/v1).",
         True,
     ),
     ErrorKind.EMPTY_REPLY: KindInfo(
@@ -269,7 +276,7 @@ def _classify_kind(exc: BaseException) -> tuple[ErrorKind, int | None, float | N
     if isinstance(exc, openai.APIConnectionError):
         return ErrorKind.CONNECTION, None, None, str(exc.__cause__ or exc)
     if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError):
-        return ErrorKind.UNPARSEABLE, None, None, str(exc)
+        return ErrorKind.BAD_RESPONSE, None, None, str(exc)
     if isinstance(exc, ConnectionError | OSError):
         return ErrorKind.CONNECTION, None, None, str(exc)
     text = str(exc).lower()

@@ -181,6 +181,7 @@ class FakeLLM:
         self._rng = random.Random(self.config.seed)
 
     def reset(self) -> None:
+        self._rng = random.Random(self.config.seed)
         self.log.clear()
         self._attempts.clear()
         self._tokens = 0.0
@@ -259,8 +260,7 @@ class FakeLLM:
         if (denied := self._auth_error(self._key(request))) is not None:
             return denied
         data = [
-            {"id": m, "object": "model", "created": 1700000000, "owned_by": "handai-tests"}
-            for m in self.config.models
+            {"id": m, "object": "model", "created": 1700000000, "owned_by": "handai-tests"} for m in self.config.models
         ]
         return web.json_response({"object": "list", "data": data})
 
@@ -270,9 +270,7 @@ class FakeLLM:
         user = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
         if isinstance(user, list):
             user = " ".join(part.get("text", "") for part in user if isinstance(part, dict))
-        system = " ".join(
-            str(m.get("content") or "") for m in messages if m.get("role") in ("system", "developer")
-        )
+        system = " ".join(str(m.get("content") or "") for m in messages if m.get("role") in ("system", "developer"))
         model = str(body.get("model", ""))
         key = self._key(request)
         response = await self._respond(request, body, model, system, user, key)
@@ -308,18 +306,14 @@ class FakeLLM:
             return self._error(cfg.error_status, "The server had an error", "server_error", "server_error")
         return self._completion(body, model, system, user, markers)
 
-    def _marker_failure(
-        self, request: web.Request, markers: dict[str, str | None], user: str
-    ) -> web.Response | None:
+    def _marker_failure(self, request: web.Request, markers: dict[str, str | None], user: str) -> web.Response | None:
         if "flaky" in markers:
             seen = self._attempts.get(user, 0)
             self._attempts[user] = seen + 1
             if seen < int(markers["flaky"] or 1):
                 return self._error(500, "The server had an error", "server_error", "server_error")
         if "error" in markers:
-            return self._error(
-                int(markers["error"] or 500), "Injected failure", "server_error", "server_error"
-            )
+            return self._error(int(markers["error"] or 500), "Injected failure", "server_error", "server_error")
         if "html" in markers:
             page = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
             return web.Response(status=502, text=page, content_type="text/html")
@@ -331,18 +325,14 @@ class FakeLLM:
                 "insufficient_quota",
             )
         if "context" in markers:
-            return self._error(
-                400, "This model's maximum context length is 8192 tokens.", "context_length_exceeded"
-            )
+            return self._error(400, "This model's maximum context length is 8192 tokens.", "context_length_exceeded")
         if "overloaded" in markers:
             body = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
             return web.json_response(body, status=529)
         if "malformed" in markers:
             return web.Response(status=200, text="this is not json {", content_type="application/json")
         if "truncated" in markers:
-            return web.Response(
-                status=200, text='{"id": "x", "choices": [{"mes', content_type="application/json"
-            )
+            return web.Response(status=200, text='{"id": "x", "choices": [{"mes', content_type="application/json")
         if "reset" in markers and request.transport is not None:
             request.transport.close()
             return web.Response(status=200, text="")
@@ -433,6 +423,8 @@ class FakeLLMServer:
             if not hasattr(self.llm.config, key):
                 raise AttributeError(f"ServerConfig has no field {key!r}")
             setattr(self.llm.config, key, value)
+        if "seed" in changes:
+            self.llm._rng = random.Random(self.llm.config.seed)
 
     def reset(self, **config: Any) -> None:
         """Clear the request log and counters and restore the default config plus `config`."""
