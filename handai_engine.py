@@ -250,8 +250,9 @@ class _Job:
 class Engine:
     """Submits runs to the background loop and answers progress questions from any thread."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, backoff_cap: float = 30.0) -> None:
         self.db = db
+        self.backoff_cap = backoff_cap
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="handai-engine")
         self._thread.start()
@@ -868,7 +869,7 @@ class _Pool:
             self.queue.put_nowait((row, attempts - 1, waits + 1))
             return
         if err.retryable and attempts <= self.settings.max_retries:
-            self._requeue_later((row, attempts, waits), backoff_delay(attempts))
+            self._requeue_later((row, attempts, waits), backoff_delay(attempts, cap=self.engine.backoff_cap))
             return
         progress.failed += 1
         progress.errors_by_kind[err.kind.value] = progress.errors_by_kind.get(err.kind.value, 0) + 1

@@ -62,6 +62,7 @@ def test_flaky_rows_recover_within_their_retries(engine, db, llm):
 @pytest.mark.parametrize("status", [500, 502, 503, 529])
 def test_bursts_of_server_errors_end_with_every_row(engine, db, llm, status):
     llm.configure(error_rate=0.25, error_status=status, seed=status)
+    engine.backoff_cap = 1.0  # the schedule is tested elsewhere; here only the outcome matters
     run_id = run_rows(engine, llm, [f"row {i}" for i in range(40)], max_retries=6, concurrency=8)
     statuses = [r.status for r in llm.requests()]
     assert statuses.count(status) > 3, "no burst happened: the test proves nothing"

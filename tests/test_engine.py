@@ -304,3 +304,54 @@ def test_openai_key_for_openrouter_is_flagged_before_any_request(llm, tmp_path):
     assert "OpenRouter did not accept this API key" in stderr
     assert "abcdefghijklmnop1234" not in stderr
     assert "Traceback" not in stderr
+
+
+def test_backoff_is_jittered_exponential_and_capped():
+    from handai_engine import backoff_delay
+
+    for attempt in range(1, 12):
+        delays = [backoff_delay(attempt, base=0.5, cap=30.0) for _ in range(200)]
+        assert min(delays) >= 0.25 and max(delays) <= min(30.0, 0.5 * 2**attempt) + 0.25
+        assert len(set(delays)) > 150  # jittered, so retries of many rows spread out
+
+
+def test_two_processes_run_jobs_on_one_database_at_once(llm, tmp_path):
+    llm.configure(latency_ms=10)
+    data_dir = tmp_path / "shared"
+    data_dir.mkdir()
+    src = tmp_path / "in.csv"
+    frame(300, "cli").to_csv(src, index=False)
+    env = cli_env(data_dir, HANDAI_CUSTOM_API_KEY="k")
+    proc = _cli(
+        [
+            "transform",
+            str(src),
+            "--prompt",
+            "Echo",
+            "--provider",
+            "custom",
+            "--model",
+            "m",
+            "--base-url",
+            llm.url,
+            "--concurrency",
+            "16",
+            "--output",
+            str(tmp_path / "o.csv"),
+        ],
+        env,
+    )
+    db = Database(f"sqlite:///{data_dir / 'handai.db'}")
+    eng = Engine(db)
+    try:
+        run_id = run_frame(eng, llm, frame(300, "app"), concurrency=16)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        eng.shutdown()
+    assert proc.returncode == 0, stderr
+    assert "locked" not in stderr.lower()
+    runs = db.list_runs()
+    assert len(runs) == 2 and {r.status for r in runs} == {"completed"}
+    assert [db.run_counts(r.id).succeeded for r in runs] == [300, 300]
+    assert db.get_run(run_id).succeeded == 300
+    db.close()
