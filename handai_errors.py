@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -227,9 +228,11 @@ def _retry_after(headers: Any) -> float | None:
         value = headers.get(name)
         if value:
             try:
-                return max(0.0, float(value) * scale)
+                seconds = float(value) * scale
             except ValueError:
                 continue
+            if math.isfinite(seconds):
+                return max(0.0, seconds)
     return None
 
 
@@ -274,15 +277,23 @@ def _classify_kind(exc: BaseException) -> tuple[ErrorKind, int | None, float | N
     if isinstance(exc, openai.APITimeoutError | TimeoutError):
         return ErrorKind.TIMEOUT, None, None, ""
     if isinstance(exc, openai.APIConnectionError):
-        return ErrorKind.CONNECTION, None, None, str(exc.__cause__ or exc)
+        return ErrorKind.CONNECTION, None, None, _text_of(exc.__cause__ or exc)
     if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError):
-        return ErrorKind.BAD_RESPONSE, None, None, str(exc)
+        return ErrorKind.BAD_RESPONSE, None, None, _text_of(exc)
     if isinstance(exc, ConnectionError | OSError):
-        return ErrorKind.CONNECTION, None, None, str(exc)
-    text = str(exc).lower()
-    if "timed out" in text or "timeout" in text:
-        return ErrorKind.TIMEOUT, None, None, str(exc)
-    return ErrorKind.UNKNOWN, None, None, f"{type(exc).__name__}: {exc}"
+        return ErrorKind.CONNECTION, None, None, _text_of(exc)
+    text = _text_of(exc)
+    if "timed out" in text.lower() or "timeout" in text.lower():
+        return ErrorKind.TIMEOUT, None, None, text
+    return ErrorKind.UNKNOWN, None, None, f"{type(exc).__name__}: {text}"
+
+
+def _text_of(exc: BaseException) -> str:
+    """str(exc), for exceptions whose __str__ itself fails too."""
+    try:
+        return str(exc)
+    except Exception:
+        return type(exc).__name__
 
 
 def classify(

@@ -17,8 +17,10 @@ from typing import Any
 
 from handai_errors import ErrorKind, ReplyError
 
+MAX_JSON_STARTS = 32
 FIELD_TYPES = ("string", "integer", "number", "boolean", "array", "object")
-PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}\"'\n:]+)\}(?!\})")
+# One pass over a template: `{{` and `}}` are literal braces, `{name}` is a column's value.
+TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}\"'\n:]+)\}")
 
 
 class TemplateError(ValueError):
@@ -26,11 +28,19 @@ class TemplateError(ValueError):
 
 
 # -- what a row sends --------------------------------------------------------------------------
+def _missing(value: Any) -> bool:
+    """NaN, NaT and pd.NA (whose comparisons raise) are all "no value"."""
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):
+        return True
+
+
 def _plain(value: Any) -> Any:
-    """JSON-friendly cell value: ISO dates, None for NaN/NaT, plain numbers."""
-    if value is None:
+    """JSON-friendly cell value: ISO dates, None for NaN/NaT/NA, plain numbers."""
+    if value is None or (not isinstance(value, str | bytes | list | dict | tuple) and _missing(value)):
         return None
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+    if isinstance(value, float) and math.isinf(value):
         return None
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -41,8 +51,6 @@ def _plain(value: Any) -> Any:
             return None
     if hasattr(value, "item") and callable(value.item):
         return _plain(value.item())
-    if value != value:  # pandas NA/NaT compare unequal to themselves
-        return None
     return value
 
 
@@ -64,7 +72,7 @@ def row_payload(row: Mapping[str, Any], columns: Sequence[str]) -> str:
 
 def template_fields(template: str) -> list[str]:
     """Column names used as `{column}` placeholders; `{{` and `}}` are literal braces."""
-    return list(dict.fromkeys(m.group(1).strip() for m in PLACEHOLDER.finditer(template)))
+    return list(dict.fromkeys(m.group(1).strip() for m in TEMPLATE_TOKEN.finditer(template) if m.group(1)))
 
 
 def validate_template(template: str, columns: Sequence[str]) -> None:
@@ -77,10 +85,12 @@ def validate_template(template: str, columns: Sequence[str]) -> None:
 
 def render_template(template: str, row: Mapping[str, Any]) -> str:
     def value(match: re.Match[str]) -> str:
+        if match.group(1) is None:
+            return match.group(0)[0]
         cell = _plain(row.get(match.group(1).strip()))
         return "" if cell is None else str(cell)
 
-    return PLACEHOLDER.sub(value, template).replace("{{", "{").replace("}}", "}")
+    return TEMPLATE_TOKEN.sub(value, template)
 
 
 def user_message(row: Mapping[str, Any], *, template: str | None, columns: Sequence[str]) -> str:
@@ -176,8 +186,12 @@ def extract_json(text: str) -> Any:
             return json.loads(candidate)
         except (ValueError, RecursionError):
             continue
-    for match in re.finditer(r"[{\[]", text):
-        chunk = _balanced(text, match.start())
+    # Objects first, then arrays; a bounded number of starts keeps a degenerate reply (a model
+    # stuck repeating "[") linear instead of quadratic.
+    starts = [m.start() for m in itertools.islice(re.finditer(r"\{", text), MAX_JSON_STARTS)]
+    starts += [m.start() for m in itertools.islice(re.finditer(r"\[", text), MAX_JSON_STARTS)]
+    for start in starts:
+        chunk = _balanced(text, start)
         if chunk is None:
             continue
         try:

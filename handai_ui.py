@@ -21,7 +21,7 @@ from handai_db import Database, Run
 from handai_engine import Engine, Progress, RunSettings, get_engine
 from handai_errors import KINDS, ErrorKind, mask_key
 from handai_io import EXPORT_FORMATS, export_bytes
-from handai_prompts import build_messages, system_message, user_message
+from handai_prompts import FIELD_TYPES, build_messages, make_schema, system_message, user_message
 from providers import (
     PROVIDERS,
     Connection,
@@ -598,6 +598,20 @@ def estimate_caption(df_rows: int, prompt_tokens: float, choice: Choice, fields:
         f"Estimate for {est.rows:,} rows: {est.tokens_in:,} tokens in, {est.tokens_out:,} out, {cost}, "
         f"about {format_seconds(est.seconds)} — {est.basis}."
     )
+
+
+def schema_editor(key: str, rows: list[dict[str, str]]) -> dict[str, Any] | None:
+    """Output fields as an editable table (name, type, description); None when no field is named."""
+    start = pd.DataFrame(rows or [{"name": None, "type": None, "description": None}], dtype="str")
+    edited = st.data_editor(
+        start,
+        num_rows="dynamic",
+        key=key,
+        width="stretch",
+        column_config={"type": st.column_config.SelectboxColumn("type", options=list(FIELD_TYPES), default="string")},
+    )
+    schema = make_schema(edited.fillna("").to_dict(orient="records"))
+    return schema if schema["fields"] else None
 
 
 def run_settings_table(run: Run) -> pd.DataFrame:

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import handai_ui as ui
-from handai_prompts import FIELD_TYPES, GENERATE_TEMPLATES, make_schema
+from handai_prompts import GENERATE_TEMPLATES
 from providers import MissingEndpointError, MissingKeyError, check_key_format
 
 choice = ui.frame()
@@ -41,17 +41,9 @@ else:
     )
     if schema_mode == "Defined fields":
         st.caption("Each field's description is sent to the model.")
-        fields_df = st.data_editor(
-            pd.DataFrame({"name": ["text"], "type": ["string"], "description": ["the record's text"]}),
-            num_rows="dynamic",
-            key="gen_fields",
-            width="stretch",
-            column_config={
-                "type": st.column_config.SelectboxColumn("type", options=list(FIELD_TYPES), default="string")
-            },
+        schema = ui.schema_editor(
+            "gen_fields", [{"name": "text", "type": "string", "description": "the record's text"}]
         )
-        schema = make_schema(fields_df.fillna("").to_dict(orient="records"))
-        schema = schema if schema["fields"] else None
 
 c = st.columns(2)
 count = c[0].number_input("Rows", 1, 100_000, 20, key="gen_rows")

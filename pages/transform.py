@@ -14,11 +14,9 @@ from handai_io import (
     sample_dataset,
 )
 from handai_prompts import (
-    FIELD_TYPES,
     TemplateError,
     build_messages,
     estimate_tokens,
-    make_schema,
     system_message,
     user_message,
     validate_template,
@@ -120,23 +118,7 @@ if df is not None and len(df.columns):
         chosen = st.multiselect("Columns sent to the model", columns, default=columns, key="tf_columns")
     with st.expander("Output fields (optional)", icon=":material/data_object:"):
         st.caption("Define fields to get one column each (the reply is asked for as JSON).")
-        fields_df = st.data_editor(
-            pd.DataFrame(
-                {
-                    "name": pd.Series(dtype="str"),
-                    "type": pd.Series(dtype="str"),
-                    "description": pd.Series(dtype="str"),
-                }
-            ),
-            num_rows="dynamic",
-            key="tf_fields",
-            width="stretch",
-            column_config={
-                "type": st.column_config.SelectboxColumn("type", options=list(FIELD_TYPES), default="string")
-            },
-        )
-    schema = make_schema(fields_df.fillna("").to_dict(orient="records"))
-    schema = schema if schema["fields"] else None
+        schema = ui.schema_editor("tf_fields", [])
 
     problem = None
     if not prompt.strip():
