@@ -429,6 +429,7 @@ class Database:
                 stop_reason="The process running this run stopped before it finished.",
             ):
                 self.log(run.id, "warning", "Run marked interrupted: its process is no longer running.")
+                self.refresh_run_counts(run.id)
                 interrupted.append(run.id)
         return interrupted
 
@@ -494,6 +495,8 @@ class Database:
                     calls=Run.calls + sum(1 for o in outcomes if not o.cached),
                     cache_hits=Run.cache_hits + sum(1 for o in outcomes if o.cached),
                     cost_usd=func.coalesce(Run.cost_usd, 0.0) + sum(costs) if costs else Run.cost_usd,
+                    succeeded=_count_rows(run_id, "succeeded"),
+                    failed=_count_rows(run_id, "failed"),
                     heartbeat_at=now,
                 )
             )
@@ -716,6 +719,16 @@ class Database:
         ]
         data["logs"] = [{"ts": lg.ts.isoformat(), "level": lg.level, "message": lg.message} for lg in self.logs(run_id)]
         return data
+
+
+def _count_rows(run_id: int, status: str) -> Any:
+    """A run's row count in one status, as a subquery, so History's figures stay live mid-run."""
+    return (
+        select(func.count())
+        .select_from(Result)
+        .where(Result.run_id == run_id, Result.status == status)
+        .scalar_subquery()
+    )
 
 
 def _insert_ignoring_duplicates(conn: SAConnection, model: type[Base]) -> Any:

@@ -234,19 +234,54 @@ def render_sidebar() -> Choice:
         ("max_retries", int(max_retries)),
     ):
         remember(name, value)
+    for pid, listed in local_servers().items():
+        if listed.live and pid != provider:
+            sb.caption(f":material/dns: {PROVIDERS[pid].name} is running with {len(listed.models)} models.")
     running_badge(sb)
     return Choice(provider, model, temperature, max_tokens, json_mode, int(concurrency), int(max_retries))
 
 
 def frame() -> Choice:
-    """Page config and the shared sidebar, called at the top of every page.
-
-    Every page calls it (rather than handai_app alone) because Streamlit falls back to its v1
-    pages-directory mode for a process's first run on a deep link, and AppTest does so on every
-    rerun: the page script then runs without the entry script, and would lose the sidebar.
-    """
+    """Page config and the shared sidebar, called at the top of every page."""
+    _leave_pages_directory_mode()
     st.set_page_config(page_title="Handai", page_icon=":material/table_chart:", layout="wide")
     return render_sidebar()
+
+
+def _leave_pages_directory_mode() -> None:
+    """Streamlit runs a server process's first request in its old pages-directory mode when the
+    app has a `pages/` folder: a deep link (a bookmark, a tab reconnecting after a restart) then
+    runs the page without handai_app.py, and every session of that process shows the old page
+    menu until someone opens `/`. Switch the process to st.navigation mode and rerun, so the
+    entry script always runs."""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without the old mode
+        return
+    if getattr(PagesManager, "uses_pages_directory", None):
+        PagesManager.uses_pages_directory = False
+        # AppTest re-enables the old mode before every run, and a rerun there would drop the
+        # click being tested; the page renders fine in this mode, only the menu differs.
+        from streamlit import config  # st.get_option does not see AppTest's hidden flag
+
+        if not config.get_option("global.appTest"):
+            st.rerun()
+
+
+def keep(*keys: str) -> None:
+    """Widget values that survive leaving the page (Streamlit drops a widget's state with its
+    page): restore them from a shadow copy now, and record them again after every change."""
+    for key in keys:
+        shadow = f"_kept_{key}"
+        if key not in st.session_state and shadow in st.session_state:
+            st.session_state[key] = st.session_state[shadow]
+
+
+def kept(*keys: str) -> None:
+    """Record the current values of widgets listed in `keep` (call at the end of the page)."""
+    for key in keys:
+        if key in st.session_state:
+            st.session_state[f"_kept_{key}"] = st.session_state[key]
 
 
 def _optional_number(label: str, name: str, lo: float, hi: float, default: float, step: float) -> Any:
@@ -412,7 +447,7 @@ def progress_view(run_id: int) -> Progress:
     c[1].metric("Failed", f"{p.failed:,}")
     c[2].metric("Retrying", f"{p.retrying:,}")
     c[3].metric("Rows/s", f"{p.rows_per_s:.1f}")
-    c[4].metric("ETA", format_seconds(p.eta_s) if not p.finished else "done")
+    c[4].metric("ETA", "done" if p.status == "completed" else format_seconds(p.eta_s) if p.live else "–")
     c[5].metric("Concurrency", f"{p.concurrency}/{p.max_concurrency}" if p.live else str(p.max_concurrency))
     cost = "unknown (no price for this model)" if p.cost_usd is None else f"${p.cost_usd:.4f}"
     st.caption(
@@ -515,6 +550,9 @@ def results_view(kind: str, run_id: int, *, duplicates: bool = False) -> None:
     run = db().get_run(run_id)
     if run is None:
         return
+    if run.status in ACTIVE:
+        st.caption(":material/hourglass_top: The results table appears when the run ends or is paused.")
+        return
     frame = db().results_frame(run_id)
     if duplicates and not frame.empty:
         from handai_prompts import flag_duplicates
@@ -524,8 +562,12 @@ def results_view(kind: str, run_id: int, *, duplicates: bool = False) -> None:
     statuses = ["all", "succeeded", "failed", "pending"]
     status = st.segmented_control("Show", statuses, default="all", key=f"{kind}_filter_{run_id}")
     shown = frame if status in (None, "all") else frame[frame["ai_status"] == status]
-    st.caption(f"{len(shown):,} of {len(frame):,} rows")
-    st.dataframe(shown.head(5000), width="stretch", hide_index=False)
+    counts = frame["ai_status"].value_counts()
+    st.caption(
+        f"Showing {len(shown):,} of {len(frame):,} rows · {counts.get('succeeded', 0):,} succeeded · "
+        f"{counts.get('failed', 0):,} failed · {counts.get('pending', 0):,} pending"
+    )
+    st.dataframe(shown.head(5000).fillna(""), width="stretch", hide_index=False)
     if len(shown) > 5000:
         st.caption("Showing the first 5,000 rows; the downloads hold every row.")
     downloads(frame, f"handai_run_{run_id}", key=f"{kind}_{run_id}")

@@ -37,10 +37,32 @@ def load(data: bytes, name: str, options: ReadOptions) -> LoadedTable | None:
     try:
         table = read_table(data, name, options)
     except FileReadError as exc:
+        st.session_state.pop("tf_table", None)
         st.error(str(exc), icon=":material/error:")
         return None
-    st.session_state["tf_table"] = (cache_key, table, content_hash(data))
+    st.session_state["tf_table"] = (cache_key, table, content_hash(data), name)
     return table
+
+
+def forget_upload() -> None:
+    """The user removed the file: forget it (leaving the page keeps it)."""
+    st.session_state.pop("tf_table", None)
+
+
+KEPT = (
+    "tf_sample",
+    "tf_encoding",
+    "tf_delimiter",
+    "tf_skip",
+    "tf_prompt",
+    "tf_mode",
+    "tf_template",
+    "tf_columns",
+    "tf_test_rows",
+    "tf_budget",
+    "tf_no_cache",
+)
+ui.keep(*KEPT)
 
 
 # -- 1. data --------------------------------------------------------------------------------------
@@ -50,6 +72,7 @@ upload = st.file_uploader(
     type=list(SUPPORTED_EXTENSIONS),
     key="tf_upload",
     help="CSV, TSV, TXT, Excel (XLSX, XLS), JSON, JSONL or Parquet.",
+    on_change=forget_upload,
 )
 use_sample = st.toggle("Use the sample dataset instead", key="tf_sample", disabled=upload is not None)
 table: LoadedTable | None = None
@@ -80,6 +103,14 @@ if upload is not None:
         df, input_name, input_hash = table.df, upload.name, st.session_state["tf_table"][2]
         for note in table.notes:
             st.caption(f":material/info: {note}")
+elif st.session_state.get("tf_table"):
+    _, table, input_hash, input_name = st.session_state["tf_table"]
+    df = table.df
+    c = st.columns([4, 1], vertical_alignment="center")
+    c[0].caption(f":material/description: Using **{input_name}**, uploaded earlier in this session.")
+    if c[1].button("Clear", icon=":material/close:", key="tf_clear"):
+        forget_upload()
+        st.rerun()
 elif use_sample:
     df, input_name, input_hash = sample_dataset(), "sample_reviews.csv", "sample"
 
@@ -141,7 +172,9 @@ if df is not None and len(df.columns):
         system = system_message(prompt, schema, choice.json_mode)
         user = user_message(first, template=template, columns=chosen)
         with st.expander("Preview: what row 1 sends", icon=":material/visibility:", expanded=False):
-            st.json(build_messages(system, user))
+            for message in build_messages(system, user):
+                st.caption(message["role"])
+                st.code(message["content"], language=None, wrap_lines=True)
         sample = [user_message(r, template=template, columns=chosen) for r in df.head(50).to_dict("records")]
         per_row = estimate_tokens(system) + sum(map(estimate_tokens, sample)) / len(sample)
         fields = len(schema["fields"]) if schema else 0
@@ -180,6 +213,7 @@ if df is not None and len(df.columns):
         disabled=problem is not None,
         key="tf_full",
     )
+    ui.kept(*KEPT)
     if test or full:
         settings = choice.settings(
             system_prompt=prompt,

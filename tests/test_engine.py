@@ -355,3 +355,16 @@ def test_two_processes_run_jobs_on_one_database_at_once(llm, tmp_path):
     assert [db.run_counts(r.id).succeeded for r in runs] == [300, 300]
     assert db.get_run(run_id).succeeded == 300
     db.close()
+
+
+def test_run_counts_on_the_run_record_are_live_mid_run(engine, db, llm):
+    llm.configure(latency_ms=30)
+    conn = custom(llm)
+    run_id = engine.create_transform_run(frame(100), RunSettings("custom", "m", concurrency=4), conn)
+    engine.start(run_id, conn)
+    while engine.progress(run_id).succeeded < 30:
+        time.sleep(0.02)
+    time.sleep(0.3)  # the writer flushes within 100 ms
+    assert db.get_run(run_id).succeeded >= 20
+    engine.wait(run_id, 30)
+    assert db.get_run(run_id).succeeded == 100
