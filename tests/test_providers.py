@@ -211,9 +211,7 @@ def test_connection_never_shows_its_key():
 def test_connection_fills_in_defaults():
     assert Connection("openrouter").effective_base_url() == "https://openrouter.ai/api/v1"
     assert Connection("custom").effective_base_url() is None
-    assert (
-        Connection("azure", base_url="https://r.openai.azure.com").safe_dict()["api_version"] == "2024-10-21"
-    )
+    assert Connection("azure", base_url="https://r.openai.azure.com").safe_dict()["api_version"] == "2024-10-21"
 
 
 # -- client factory ------------------------------------------------------------------------------
@@ -261,9 +259,7 @@ def test_make_client_sends_the_cleaned_key():
 
 def test_missing_key_says_where_to_set_it(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)  # the SDK's own fallback must not be used
-    with pytest.raises(
-        MissingKeyError, match=r"No API key for OpenAI\. Set OPENAI_API_KEY or enter it in Settings"
-    ):
+    with pytest.raises(MissingKeyError, match=r"No API key for OpenAI\. Set OPENAI_API_KEY or enter it in Settings"):
         make_client(Connection("openai"))
 
 
@@ -362,9 +358,7 @@ def test_none_means_provider_default_and_is_left_out():
 
 def test_anthropic_always_gets_a_token_limit_and_no_json_mode():
     assert request_params("anthropic", "claude-haiku-4-5") == {"max_tokens": 4096}
-    assert request_params("anthropic", "claude-sonnet-4-5", max_tokens=100, json_mode=True) == {
-        "max_tokens": 100
-    }
+    assert request_params("anthropic", "claude-sonnet-4-5", max_tokens=100, json_mode=True) == {"max_tokens": 100}
 
 
 @pytest.mark.parametrize(
@@ -433,10 +427,7 @@ def test_local_server_that_is_not_started_is_named_quickly(dead_url):
 def test_custom_server_that_is_not_running(dead_url):
     result = list_models(Connection("custom", base_url=dead_url))
     assert not result.live and result.models == []
-    assert (
-        result.message
-        == f"Nothing is answering at {dead_url} — check the address and that the server is running."
-    )
+    assert result.message == f"Nothing is answering at {dead_url} — check the address and that the server is running."
 
 
 def test_curated_list_for_cloud_providers_without_live_lists():
