@@ -8,7 +8,10 @@ import hashlib
 import io
 import json
 import os
+import struct
 import time
+import warnings
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -159,9 +162,7 @@ def test_a_path_works_like_bytes(tmp_path):
 
 
 def test_100k_rows_read_quickly():
-    lines = ["id,text,label"] + [
-        f'{i:06d},"Review {i}, with ""quotes""\nand a newline",x' for i in range(100_000)
-    ]
+    lines = ["id,text,label"] + [f'{i:06d},"Review {i}, with ""quotes""\nand a newline",x' for i in range(100_000)]
     started = time.perf_counter()
     table = read_table("\n".join(lines).encode(), "big.csv")
     assert time.perf_counter() - started < 10
@@ -520,9 +521,7 @@ SAFE_CELL = st.text(
 @st.composite
 def text_frames(draw) -> pd.DataFrame:
     width = draw(st.integers(min_value=2, max_value=4))
-    rows = draw(
-        st.lists(st.lists(st.none() | SAFE_CELL, min_size=width, max_size=width), min_size=1, max_size=15)
-    )
+    rows = draw(st.lists(st.lists(st.none() | SAFE_CELL, min_size=width, max_size=width), min_size=1, max_size=15))
     frame = pd.DataFrame(rows, columns=[f"c{i}" for i in range(width)], dtype="str")
     return frame[frame.notna().any(axis=1)].reset_index(drop=True)  # fully empty rows are dropped
 
@@ -636,3 +635,374 @@ def test_shared_biden_workbook_sheets(read_shared):
         "votes",
     ]
     assert read_shared("fte_biden_score_2023.xlsx").df.shape == (531, 8)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile input, case by case (tests/test_hostile_files.py holds the end-to-end cases)
+
+
+def test_utf8_lines_stay_utf8_and_cp1252_lines_are_named():
+    data = "id,t\n1,café\n".encode() + "2,naïve\n".encode("cp1252") + "3,Grüße\n".encode() + b"4,\x93q\x94\n"
+    table = read_table(data, "mixed.csv")
+    assert values(table.df) == [["1", "café"], ["2", "naïve"], ["3", "Grüße"], ["4", "“q”"]]
+    assert table.encoding == "utf-8"
+    assert any("Lines 3 and 5 are not valid UTF-8" in note and "cp1252" in note for note in table.notes)
+
+
+def test_a_cp1252_file_whose_bytes_happen_to_form_utf8_stays_cp1252():
+    # "ß“" is 0xDF 0x93 in cp1252: a valid UTF-8 sequence by accident, among hundreds of cp1252 lines.
+    text = "id,t\nx,Das ist groß“\n" + "".join(f"{i},Café naïve\n" for i in range(200))
+    table = read_table(text.encode("cp1252"), "german.csv")
+    assert table.encoding == "cp1252"
+    assert table.df.loc[0, "t"] == "Das ist groß“"
+
+
+def test_json_in_a_delimited_file_is_read_as_json_with_a_note():
+    records = b'[{"id": "001", "t": "a, b"}, {"id": "002", "t": "c"}]'
+    table = read_table(records, "records.csv")
+    assert values(table.df) == [["001", "a, b"], ["002", "c"]]
+    assert (table.delimiter, table.notes[0]) == (None, "This .csv file holds JSON; read it as JSON")
+    lines = read_table(b'{"a": 1}\n{"a": 2}\n', "lines.txt")
+    assert values(lines.df) == [["1"], ["2"]]
+    assert "This .txt file holds JSON; read it as JSON" in lines.notes
+    assert read_table(b"[id],[name]\n1,2\n", "brackets.csv").delimiter == ","  # not JSON: still CSV
+    chosen = read_table(b'{"a": 1}\n{"a": 2}\n', "lines.csv", ReadOptions(delimiter=";"))  # the user's choice wins
+    assert (chosen.delimiter, list(chosen.df.columns)) == (";", ['{"a": 1}'])
+    with pytest.raises(FileReadError, match="JSON but not a table"):
+        read_table(b"[1, 2, 3]", "numbers.csv")
+
+
+def test_excel_sep_line_names_the_delimiter_and_is_not_data():
+    table = read_table(b"sep=|\r\na|b\r\n1|x;y\r\n", "excel.csv")
+    assert (table.delimiter, list(table.df.columns), values(table.df)) == ("|", ["a", "b"], [["1", "x;y"]])
+    assert "The first line, 'sep=|', names the delimiter (pipe); used it and skipped the line" in table.notes
+    with pytest.raises(FileReadError, match=r"starts on line 3 \(after line 2\)"):  # lines of the file, sep= included
+        read_table(b'sep=;\na;b\n1;"open\n', "excel.csv")
+
+
+def test_unclosed_quote_in_the_first_record_names_line_1():
+    with pytest.raises(FileReadError, match='the " in the record that starts on line 1 runs'):
+        read_table(b'"id,text\n1,a\n', "q.csv")
+
+
+def test_a_delimiter_must_split_the_header():
+    # Semicolons inside one-column free text are punctuation...
+    reviews = read_table(b"review\nGreat; would buy again\nBroke; no refund\nFine\n", "reviews.csv")
+    assert (list(reviews.df.columns), len(reviews.df), reviews.skipped_rows) == (["review"], 3, 0)
+    # ...but a title above a table that is semicolon-separated throughout is a preamble.
+    titled = read_table(b"Quarterly export\nid;name\n1;a\n2;b\n", "titled.csv")
+    assert (titled.delimiter, titled.skipped_rows, values(titled.df)) == (";", 1, [["1", "a"], ["2", "b"]])
+
+
+def test_deep_json_and_lone_surrogates_get_plain_answers():
+    deep = "[" * 5000 + "]" * 5000
+    for data, name in ((deep, "deep.json"), (deep, "deep.csv"), ('{"a": 1}\n{"a": ' + deep + "}\n", "deep.jsonl")):
+        with pytest.raises(FileReadError, match="nested too deeply") as caught:
+            read_table(data.encode(), name)
+        assert "Error" not in str(caught.value)
+    assert "Line 2 of 'deep.jsonl'" in str(caught.value)
+    table = read_table(b'[{"id": "1", "\\ud83d": {"t": "x \\udc00"}}]', "cut.json")
+    assert list(table.df.columns) == ["id", "\ufffd"]
+    assert values(table.df) == [["1", '{"t": "x \ufffd"}']]
+
+
+def test_an_unexpected_failure_gives_advice_without_class_names(monkeypatch):
+    def broken(*args):
+        raise KeyError("internal detail")
+
+    monkeypatch.setattr(handai_io, "_read_delimited", broken)
+    with pytest.raises(FileReadError) as caught:
+        read_table(b"a,b\n1,2\n", "x.csv")
+    message = str(caught.value)
+    assert "KeyError" not in message and "internal detail" not in message
+    assert "re-save it as UTF-8 CSV or .xlsx" in message
+
+
+def test_an_all_empty_file_says_what_to_do():
+    with pytest.raises(FileReadError, match="every cell is empty. Check that you picked the right file"):
+        read_table(b'"","  "\n"",""\n', "empty.csv")
+
+
+# -- workbooks built by hand: calamine would abort the process on some of these (see _guard_workbook)
+
+_CT = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_PKG = "http://schemas.openxmlformats.org/package/2006"
+_DOC = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+GOOD_ROWS = (
+    '<row r="1"><c r="A1" t="inlineStr"><is><t>id</t></is></c><c r="B1" t="inlineStr"><is><t>text</t></is></c></row>'
+    '<row r="2"><c r="A2"><v>1</v></c><c r="B2" t="inlineStr"><is><t>a</t></is></c></row>'
+)
+FAR_CELL = '<row r="1048576"><c r="XFD1048576"><v>9</v></c></row>'
+
+
+def zip_of(parts: dict[str, str | bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in parts.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def handmade_xlsx(sheets: dict[str, str], head: str = "") -> bytes:
+    """A minimal .xlsx: each sheet's <sheetData> content as given (``head`` goes before it)."""
+    overrides = "".join(
+        f'<Override PartName="/xl/worksheets/s{i}.xml" ContentType="{_CT}.worksheet+xml"/>' for i in range(len(sheets))
+    )
+    parts: dict[str, str | bytes] = {
+        "[Content_Types].xml": f'<Types xmlns="{_PKG}/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        f'<Override PartName="/xl/workbook.xml" ContentType="{_CT}.sheet.main+xml"/>{overrides}</Types>',
+        "_rels/.rels": f'<Relationships xmlns="{_PKG}/relationships">'
+        f'<Relationship Id="rId1" Type="{_DOC}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        "xl/workbook.xml": f'<workbook xmlns="{_MAIN}" xmlns:r="{_DOC}"><sheets>'
+        + "".join(f'<sheet name="{name}" sheetId="{i + 1}" r:id="rId{i + 1}"/>' for i, name in enumerate(sheets))
+        + "</sheets></workbook>",
+        "xl/_rels/workbook.xml.rels": f'<Relationships xmlns="{_PKG}/relationships">'
+        + "".join(
+            f'<Relationship Id="rId{i + 1}" Type="{_DOC}/worksheet" Target="worksheets/s{i}.xml"/>'
+            for i in range(len(sheets))
+        )
+        + "</Relationships>",
+    }
+    for i, rows in enumerate(sheets.values()):
+        parts[f"xl/worksheets/s{i}.xml"] = (
+            f'<worksheet xmlns="{_MAIN}" xmlns:x="{_MAIN}">{head}<sheetData>{rows}</sheetData></worksheet>'
+        )
+    return zip_of(parts)
+
+
+def test_a_far_cell_is_refused_for_its_sheet_only():
+    data = handmade_xlsx({"good": GOOD_ROWS, "bad": GOOD_ROWS + FAR_CELL})
+    assert handai_io.list_sheets(data, "far.xlsx") == ["good", "bad"]
+    assert values(read_table(data, "far.xlsx").df) == [["1", "a"]]
+    with pytest.raises(FileReadError) as caught:
+        read_table(data, "far.xlsx", ReadOptions(sheet="bad"))
+    message = str(caught.value)
+    assert "the sheet 'bad' spans 1,048,576 rows × 16,384 columns" in message
+    assert "delete the empty rows and columns" in message
+
+
+@pytest.mark.parametrize(
+    "far",
+    [
+        '<row r="1048576">' + "<c/>" * 16_383 + "<c><v>9</v></c></row>",  # the position is implied
+        '<row r="1048576"><c s="1" r="XFD1048576"><v>9</v></c></row>',  # r is not the first attribute
+        '<row r="1048576"><c x="/>" r="XFD1048576"><v>9</v></c></row>',  # quoting hides the tag's end
+        '<row r="1048576"><x:c r="XFD1048576"><v>9</v></x:c></row>',  # a namespace prefix
+        '<row r="1048576"><c r="xfd1048576"><v>9</v></c></row>',  # lower case
+        '<row><c r="A99999999"><v>9</v></c><c r="ZZZZ1"><v>9</v></c></row>',  # beyond Excel's limits
+    ],
+)
+def test_a_far_cell_is_found_however_it_is_written(far):
+    with pytest.raises(FileReadError, match="is too large to load here"):
+        read_table(handmade_xlsx({"data": GOOD_ROWS + far}), "far.xlsx")
+
+
+def rezipped(data: bytes, change: dict[str, bytes], extra: list[tuple[str, bytes]] = ()) -> bytes:
+    """The zip with some members replaced and others appended (a name may then appear twice)."""
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    members = [(name, change.get(name, archive.read(name))) for name in archive.namelist()]
+    return zip_of_members([*members, *extra])
+
+
+def zip_of_members(members: list[tuple[str, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        warnings.simplefilter("ignore")  # "Duplicate name" is the point
+        for name, content in members:
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def test_the_sheet_checked_is_the_sheet_calamine_reads():
+    """calamine aborts on each of these: the far cell must be found in the member it really reads."""
+    data = handmade_xlsx({"other": GOOD_ROWS, "data": GOOD_ROWS + FAR_CELL})
+    workbook = zipfile.ZipFile(io.BytesIO(data)).read("xl/workbook.xml").decode()
+    decoy = "<sheet name='data' r:id='rId1'/>"  # inside an attribute: only a regex would see it
+    fooled = workbook.replace('r:id="rId1"/>', f'r:id="rId1" x="{decoy}"/>')
+    good, bad = (zipfile.ZipFile(io.BytesIO(data)).read(f"xl/worksheets/s{i}.xml") for i in (0, 1))
+    variants = {
+        "decoy.xlsx": rezipped(data, {"xl/workbook.xml": fooled.encode()}),
+        "twice.xlsx": rezipped(data, {"xl/worksheets/s1.xml": good}, [("xl/worksheets/s1.xml", bad)]),
+        "utf16.xlsx": rezipped(data, {"xl/worksheets/s1.xml": bad.decode().encode("utf-16")}),
+    }
+    for name, variant in variants.items():
+        with pytest.raises(FileReadError, match="is too large to load here"):
+            read_table(variant, name, ReadOptions(sheet="data"))
+
+
+@pytest.mark.parametrize(
+    ("rows", "head"),
+    [
+        (GOOD_ROWS + '<row r="1048576"><c r="XFD1048576" s="1"/></row>', ""),  # a formatted empty cell
+        (GOOD_ROWS + '<row r="1048576"><c r="XFD1048576" s="1"></c></row>', ""),
+        (GOOD_ROWS, '<dimension ref="A1:XFD1048576"/>'),  # a header that claims the whole sheet
+        (GOOD_ROWS, '<dimension ref="A1"/>'),  # or too little
+    ],
+)
+def test_empty_far_cells_and_wrong_dimensions_do_not_block_a_sheet(rows, head):
+    assert values(read_table(handmade_xlsx({"data": rows}, head), "ok.xlsx").df) == [["1", "a"]]
+
+
+def test_the_sheet_cell_limit_names_the_sheet(monkeypatch):
+    monkeypatch.setattr(handai_io, "_MAX_SHEET_CELLS", 3)
+    with pytest.raises(FileReadError, match=r"the sheet 'data' spans 2 rows × 2 columns \(4 cells; the limit is 3\)"):
+        read_table(handmade_xlsx({"data": GOOD_ROWS}, '<dimension ref="A1:B2"/>'), "small.xlsx")
+
+
+def test_a_workbook_that_unpacks_far_beyond_its_size_is_refused(monkeypatch):
+    monkeypatch.setattr(handai_io, "_UNPACKED_ALLOWANCE", 1 << 20)
+    padding = "<!--" + " " * (3 << 20) + "-->"  # 3 MB of nothing, a few KB packed
+    data = handmade_xlsx({"data": GOOD_ROWS + padding})
+    assert len(data) < 50_000
+    with pytest.raises(FileReadError, match="unpacks to more than 1 MB, far more than real workbooks do") as caught:
+        read_table(data, "inflated.xlsx")
+    assert "save it as CSV" in str(caught.value)
+    with pytest.raises(FileReadError, match="unpacks to more than"):
+        handai_io.list_sheets(data, "inflated.xlsx")
+
+
+def test_a_zip_header_that_understates_a_size_changes_nothing(monkeypatch):
+    monkeypatch.setattr(handai_io, "_UNPACKED_ALLOWANCE", 1 << 20)
+    data = bytearray(handmade_xlsx({"data": GOOD_ROWS + "<!--" + " " * (3 << 20) + "-->"}))
+    archive = zipfile.ZipFile(io.BytesIO(bytes(data)))
+    for info in archive.infolist():  # every local and central header now claims 10 bytes unpacked
+        struct.pack_into("<I", data, info.header_offset + 22, 10)
+    position = bytes(data).find(b"PK\x01\x02")
+    while position >= 0:
+        struct.pack_into("<I", data, position + 24, 10)
+        position = bytes(data).find(b"PK\x01\x02", position + 4)
+    with pytest.raises(FileReadError, match="unpacks to more than"):
+        read_table(bytes(data), "lying.xlsx")
+
+
+def test_binary_workbook_parts_are_refused():
+    data = zip_of({"[Content_Types].xml": "<Types/>", "xl/workbook.bin": b"\x00" * 10})
+    with pytest.raises(FileReadError, match=r"Excel Binary Workbook \(\.xlsb\).*save it as \.xlsx"):
+        read_table(data, "binary.xlsx")
+
+
+def test_a_panic_inside_calamine_becomes_a_message(monkeypatch):
+    class PanicException(BaseException):  # how pyo3 reports a Rust panic: not an Exception
+        pass
+
+    def panic(*args):
+        raise PanicException("index out of bounds")
+
+    monkeypatch.setattr(handai_io.python_calamine.CalamineWorkbook, "from_filelike", panic)
+    with pytest.raises(FileReadError, match="could not be opened as an Excel workbook"):
+        read_table(xlsx_bytes({"s": [["a"], [1]]}), "panic.xlsx")
+
+
+def handmade_ods(table: str) -> bytes:
+    ns = "urn:oasis:names:tc:opendocument:xmlns"
+    content = (
+        f'<office:document-content xmlns:office="{ns}:office:1.0" xmlns:table="{ns}:table:1.0" '
+        f'xmlns:text="{ns}:text:1.0" office:version="1.2"><office:body><office:spreadsheet>'
+        f'<table:table table:name="S">{table}</table:table>'
+        "</office:spreadsheet></office:body></office:document-content>"
+    )
+    kind = "application/vnd.oasis.opendocument.spreadsheet"
+    manifest = (
+        f'<manifest:manifest xmlns:manifest="{ns}:manifest:1.0" manifest:version="1.2">'
+        f'<manifest:file-entry manifest:full-path="/" manifest:media-type="{kind}"/>'
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>'
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("mimetype", kind, zipfile.ZIP_STORED)
+        archive.writestr("META-INF/manifest.xml", manifest)
+        archive.writestr("content.xml", '<?xml version="1.0" encoding="UTF-8"?>' + content)
+    return buffer.getvalue()
+
+
+def ods_cell(text: str, attributes: str = "") -> str:
+    return f'<table:table-cell office:value-type="string"{attributes}><text:p>{text}</text:p></table:table-cell>'
+
+
+ODS_GOOD = f"<table:table-row>{ods_cell('id')}{ods_cell('text')}</table:table-row>" + (
+    f"<table:table-row>{ods_cell('1')}{ods_cell('a')}</table:table-row>"
+)
+
+
+REPEATED = ' table:number-columns-repeated="1000"'
+MANY_SPACES = 'a<text:s text:c="99999999"/>'
+
+
+def test_ods_tables_are_measured_after_repetition():
+    trailing = '<table:table-row table:number-rows-repeated="1048574"><table:table-cell/></table:table-row>'
+    assert values(read_table(handmade_ods(ODS_GOOD + trailing), "ok.ods").df) == [["1", "a"]]
+    bombs = {
+        "rows": ODS_GOOD + '<table:table-row table:number-rows-repeated="1048574"><table:table-cell/></table:table-row>'
+        f'<table:table-row><table:table-cell table:number-columns-repeated="16383"/>{ods_cell("x")}</table:table-row>',
+        "cells": f'<table:table-row table:number-rows-repeated="100000">{ods_cell("x", REPEATED)}</table:table-row>',
+    }
+    for name, table in bombs.items():
+        with pytest.raises(FileReadError, match="is too large to load here"):
+            read_table(handmade_ods(table), f"{name}.ods")
+    spaces = f"<table:table-row>{ods_cell(MANY_SPACES)}</table:table-row>"
+    with pytest.raises(FileReadError, match="unpacks to more than"):  # 100 MB of spaces written as one tag
+        read_table(handmade_ods(ODS_GOOD + spaces), "spaces.ods")
+
+
+def biff(kind: int, data: bytes = b"") -> bytes:
+    return struct.pack("<HH", kind, len(data)) + data
+
+
+def xls_bytes(cells: list[tuple[int, int, str | float]], dimensions: tuple[int, int, int, int]) -> bytes:
+    """A minimal BIFF8 .xls with one sheet 'data' in an OLE container; DIMENSIONS as given."""
+    bof = struct.pack("<HHHHII", 0x0600, 0x0005, 0, 0, 0, 0)
+    globals_ = biff(0x0809, bof) + biff(0x0085, struct.pack("<IBBBB", 0, 0, 0, 4, 0) + b"data") + biff(0x000A)
+    sheet = biff(0x0809, bof[:2] + b"\x10\x00" + bof[4:]) + biff(0x0200, struct.pack("<IIHHH", *dimensions, 0))
+    for row, column, value in cells:
+        if isinstance(value, str):
+            sheet += biff(0x0204, struct.pack("<HHHHB", row, column, 0, len(value), 0) + value.encode("latin-1"))
+        else:
+            sheet += biff(0x0203, struct.pack("<HHHd", row, column, 0, value))
+    stream = bytearray(globals_ + sheet + biff(0x000A))
+    struct.pack_into("<I", stream, 20 + 4, len(globals_))  # the sheet record points at the sheet's BOF
+    stream = bytes(stream).ljust(max(4096, -(-len(stream) // 512) * 512), b"\0")
+    sectors = len(stream) // 512
+    fat = [0xFFFFFFFD, 0xFFFFFFFE, *range(3, 2 + sectors), 0xFFFFFFFE]
+    fat += [0xFFFFFFFF] * (128 - len(fat))
+
+    def entry(name: str, kind: int, start: int, size: int, child: int = 0xFFFFFFFF) -> bytes:
+        encoded = (name + "\0").encode("utf-16-le") if name else b""
+        fields = struct.pack("<HBBIII", len(encoded), kind, 1, 0xFFFFFFFF, 0xFFFFFFFF, child)
+        return encoded.ljust(64, b"\0") + fields + bytes(36) + struct.pack("<III", start, size, 0)
+
+    directory = entry("Root Entry", 5, 0xFFFFFFFE, 0, 1) + entry("Workbook", 2, 2, len(stream)) + entry("", 0, 0, 0) * 2
+    header = (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+        + bytes(16)
+        + struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6)
+        + bytes(6)
+        + struct.pack("<9I", 0, 1, 1, 0, 4096, 0xFFFFFFFE, 0, 0xFFFFFFFE, 0)
+        + struct.pack("<109I", 0, *[0xFFFFFFFF] * 108)
+    )
+    return header + struct.pack("<128I", *fat) + directory + stream
+
+
+XLS_CELLS = [(0, 0, "id"), (0, 1, "text"), (1, 0, 1.0), (1, 1, "a")]
+
+
+def test_xls_sheets_are_measured_before_calamine_reads_them():
+    assert values(read_table(xls_bytes(XLS_CELLS, (0, 2, 0, 2)), "ok.xls").df) == [["1", "a"]]
+    far = xls_bytes([*XLS_CELLS, (65535, 65535, 9.0)], (0, 2, 0, 2))  # DIMENSIONS understates it
+    with pytest.raises(FileReadError, match="spans 65,536 rows × 65,536 columns"):
+        read_table(far, "far.xls")
+    reserve = xls_bytes(XLS_CELLS, (0, 0xFFFFFFFF, 0, 0xFFFF))  # calamine reserves what DIMENSIONS says
+    with pytest.raises(FileReadError, match="is too large to load here"):
+        read_table(reserve, "dimensions.xls")
+
+
+def test_xls_sector_chains_that_loop_or_leave_the_file_are_damage():
+    data = bytearray(xls_bytes(XLS_CELLS, (0, 2, 0, 2)))
+    struct.pack_into("<I", data, 512 + 4 * 3, 2)  # the stream's second sector leads back to its first
+    with pytest.raises(FileReadError, match="could not be opened as an Excel workbook"):
+        read_table(bytes(data), "loop.xls")
+    data = bytearray(xls_bytes(XLS_CELLS, (0, 2, 0, 2)))
+    struct.pack_into("<I", data, 0x2C, 1_000_000)  # a header claiming a million FAT sectors
+    with pytest.raises(FileReadError, match="could not be opened as an Excel workbook"):
+        read_table(bytes(data), "header.xls")

@@ -148,7 +148,7 @@ class StreamlitServer:
             return "(no log)"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def _playwright() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
@@ -160,7 +160,7 @@ def _playwright() -> Iterator[Any]:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def e2e_browser(_playwright: Any) -> Iterator[Any]:
     browser = _playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
     yield browser
