@@ -342,8 +342,6 @@ def base_url_box(provider: str, container: Any, prefix: str) -> str:
 def _set_typed_key(provider: str, value: str) -> None:
     if value.strip():
         typed_keys()[provider] = value
-    else:
-        typed_keys().pop(provider, None)
 
 
 def key_box(provider: str, container: Any, prefix: str) -> None:
@@ -353,19 +351,26 @@ def key_box(provider: str, container: Any, prefix: str) -> None:
         container.caption(f"{config.name} runs locally: no key needed.")
         return
     resolved = key_for(provider)
-    if resolved.key and resolved.source != "session":
-        placeholder = f"from {resolved.label}: {mask_key(resolved.key)}"
+    if resolved.key:
+        placeholder = f"{mask_key(resolved.key)} ({resolved.label}); type to replace"
     else:
         placeholder = config.key_prefixes[0] + "…" if config.key_prefixes else "optional"
+    # Write-only: a committed key moves to this session's memory and the box empties, so the key
+    # is never part of the page (a password box still carries its value in the HTML).
     synced_text(
         container,
         f"{config.name} API key",
         f"{prefix}_key_{provider}",
-        typed_keys().get(provider, ""),
+        "",
         lambda v: _set_typed_key(provider, v),
         type="password",
         placeholder=placeholder,
     )
+    if resolved.source == "session" and container.button(
+        "Forget the typed key", icon=":material/backspace:", key=f"{prefix}_forget_{provider}", type="tertiary"
+    ):
+        typed_keys().pop(provider, None)
+        st.rerun()
     key = key_for(provider)
     check = check_key_format(provider, key.key)
     if key.key and check.cleaned and key.source == "session":
@@ -562,6 +567,14 @@ def results_view(kind: str, run_id: int, *, duplicates: bool = False) -> None:
     statuses = ["all", "succeeded", "failed", "pending"]
     status = st.segmented_control("Show", statuses, default="all", key=f"{kind}_filter_{run_id}")
     shown = frame if status in (None, "all") else frame[frame["ai_status"] == status]
+    kinds = db().run_counts(run_id).errors_by_kind
+    if kinds and status in (None, "all", "failed"):
+        chosen = st.multiselect(
+            "Error kinds", sorted(kinds), key=f"{kind}_kinds_{run_id}", format_func=lambda k: f"{k} ({kinds[k]:,})"
+        )
+        if chosen:
+            rows = [r.row_index for r in db().results(run_id, statuses=["failed"], error_kinds=chosen)]
+            shown = frame.iloc[rows]
     counts = frame["ai_status"].value_counts()
     st.caption(
         f"Showing {len(shown):,} of {len(frame):,} rows · {counts.get('succeeded', 0):,} succeeded · "

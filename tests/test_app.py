@@ -141,3 +141,18 @@ def test_transform_keeps_the_file_and_instruction_across_pages(app):
     assert widget(app, "text_area", "tf_prompt").value == "Classify the sentiment."
     widget(app, "button", "tf_clear").click().run()
     assert not any("Using **reviews.csv**" in c.value for c in app.caption)
+
+
+def test_results_filter_by_error_kind(app, llm):
+    use_fake_server(app, llm)
+    bad = "id,t\n1,ok\n2,[[error:400]] x\n3,[[context]] y\n".encode()
+    app.file_uploader[0].set_value(("bad.csv", bad, "text/csv")).run()
+    widget(app, "text_area", "tf_prompt").set_value("Echo.").run()
+    widget(app, "button", "tf_full").click().run()
+    wait_for_run(int(app.query_params["run"]))
+    app.run()
+    kinds = widget(app, "multiselect", f"transform_kinds_{app.query_params['run']}")
+    assert sorted(kinds.options) == ["bad_request (1)", "context_too_long (1)"]
+    kinds.set_value(["context_too_long"]).run()
+    shown = next(d.value for d in app.dataframe if "ai_status" in d.value.columns)
+    assert shown["id"].tolist() == ["3"]

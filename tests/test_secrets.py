@@ -109,6 +109,8 @@ def test_a_typed_key_appears_nowhere_handai_writes_or_shows(llm, tmp_path):
     next(w for w in at.selectbox if w.key == "handai_provider").set_value("custom").run()
     next(w for w in at.text_input if w.key == "handai_base_url_custom").set_value(llm.url).run()
     next(w for w in at.text_input if w.key == "handai_key_custom").set_value(KEY).run()
+    assert next(w for w in at.text_input if w.key == "handai_key_custom").value == ""  # write-only box
+    assert any("sk-proj-…abcd (typed in this browser session)" in c.value for c in at.sidebar.caption)
     next(w for w in at.selectbox if w.key == "handai_model_pick_custom").set_value("fake-small").run()
     csv = b"id,text\n1,hello\n2,world\n"
     at.file_uploader[0].set_value(("in.csv", csv, "text/csv")).run()

@@ -285,7 +285,7 @@ def test_upload_test_run_full_run_across_pages_and_download(app_server, new_page
     # 3. instruction and a test run on the first 5 rows
     write_instruction(page, INSTRUCTION)
     page.get_by_test_id("stExpander").filter(has_text="Preview: what row 1 sends").click()
-    expect(page.get_by_test_id("stCode").filter(has_text="\"000\"")).to_be_visible()
+    expect(page.get_by_test_id("stCode").filter(has_text='"000"')).to_be_visible()
     shot(page, "instruction")
     page.get_by_role("button", name="Test run").click()
     expect_run(page, 1)
@@ -434,3 +434,42 @@ def test_deep_link_on_a_fresh_server_keeps_the_app_navigation(app_server, new_pa
     titles = [t.strip() for t in links.all_inner_texts()]
     titles = [t.splitlines()[-1].strip() for t in titles]  # drop the material icon's ligature text
     assert titles == ["Transform", "Generate", "History", "Settings"], titles
+
+
+def test_two_sessions_run_at_once_on_one_database_and_keys_stay_out_of_the_page(app_server, new_page, llm):
+    """Two browser sessions start runs at the same time; both finish, History agrees, nothing says
+    "database is locked", and a key typed into the sidebar is nowhere in the page's HTML."""
+    shot = Shots("two-")
+    key = "sk-proj-E2EPAGEKEY0123456789abcdefXYZ"
+    first_rows = tricky_rows(60)
+    second_rows = [{**r, "text": "second session " + r["text"]} for r in tricky_rows(60)]
+    pages = []
+    for rows in (first_rows, second_rows):
+        page = new_page()
+        prepare(page, app_server, llm.url, rows)
+        pages.append(page)
+    key_box = sidebar(pages[0]).get_by_label("Custom (OpenAI-compatible) API key")
+    key_box.fill(key)
+    key_box.press("Enter")
+    expect(sidebar(pages[0]).get_by_text("typed in this browser session")).to_be_visible()
+    llm.configure(latency_ms=100)
+    run_ids = [start_full_run(page, 60) for page in pages]
+    assert len(set(run_ids)) == 2
+    for page, run_id in zip(pages, run_ids, strict=True):
+        expect_completed(page, run_id, 60)
+        shot(page, f"run-{run_id}-done", at=run_heading(page, run_id))
+        html = page.content()
+        assert key not in html and key[8:] not in html
+        assert "locked" not in html.lower()
+    nav(pages[1], "History")
+    table = pages[1].get_by_test_id("stDataFrame").first
+    expect(table).to_be_visible()
+    shot(pages[1], "history")
+    db = ledger(app_server)
+    try:
+        runs = {r.id: r for r in db.list_runs()}
+        assert all(runs[i].status == "completed" and runs[i].succeeded == 60 for i in run_ids)
+        assert key not in json.dumps([db.export_run(i) for i in run_ids])
+    finally:
+        db.close()
+    assert "database is locked" not in app_server.log_tail(400)
