@@ -145,7 +145,7 @@ def test_transform_keeps_the_file_and_instruction_across_pages(app):
 
 def test_results_filter_by_error_kind(app, llm):
     use_fake_server(app, llm)
-    bad = "id,t\n1,ok\n2,[[error:400]] x\n3,[[context]] y\n".encode()
+    bad = b"id,t\n1,ok\n2,[[error:400]] x\n3,[[context]] y\n"
     app.file_uploader[0].set_value(("bad.csv", bad, "text/csv")).run()
     widget(app, "text_area", "tf_prompt").set_value("Echo.").run()
     widget(app, "button", "tf_full").click().run()
