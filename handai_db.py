@@ -502,22 +502,23 @@ class Database:
             )
             if fresh:
                 run = conn.execute(select(Run.provider, Run.model).where(Run.id == run_id)).one()
+                # One compiled statement, many parameter sets: a multi-row VALUES per batch cost
+                # most of the writer thread's time (benchmarks/README.md).
                 conn.execute(
-                    _insert_ignoring_duplicates(conn, CacheEntry).values(
-                        [
-                            {
-                                "key": o.cache_key,
-                                "provider": run.provider,
-                                "model": run.model,
-                                "raw": o.raw,
-                                "parsed": o.parsed,
-                                "tokens_in": o.tokens_in,
-                                "tokens_out": o.tokens_out,
-                                "created_at": now,
-                            }
-                            for o in fresh
-                        ]
-                    )
+                    _insert_ignoring_duplicates(conn, CacheEntry),
+                    [
+                        {
+                            "key": o.cache_key,
+                            "provider": run.provider,
+                            "model": run.model,
+                            "raw": o.raw,
+                            "parsed": o.parsed,
+                            "tokens_in": o.tokens_in,
+                            "tokens_out": o.tokens_out,
+                            "created_at": now,
+                        }
+                        for o in fresh
+                    ],
                 )
 
     def cached_replies(self, keys: Sequence[str]) -> dict[str, CacheEntry]:
@@ -625,22 +626,22 @@ class Database:
         )
         if statuses:
             stmt = stmt.where(Result.status.in_(statuses))
-        with self.session() as s:
-            rows = s.execute(stmt).all()
         structured = bool(run.output_schema) or bool(run.params.get("json_mode"))
         records: list[dict[str, Any]] = []
         output_keys: dict[str, None] = dict.fromkeys((run.output_schema or {}).get("fields", {}) or {})
-        for row in rows:
-            record = dict(row.input or {})
-            if structured:
-                for key, value in (row.parsed or {}).items():
-                    output_keys.setdefault(key, None)
-                    record[_output_name(key, run.input_columns)] = _cell(value)
-            else:
-                record["ai_output"] = (row.parsed or {}).get("output", row.raw if row.status == "succeeded" else None)
-            record["ai_status"] = row.status
-            record["ai_error"] = row.error_message
-            records.append(record)
+        with self.session() as s:  # streamed: a 100k-row run never holds its rows twice
+            for row in s.execute(stmt.execution_options(yield_per=2000)):
+                record = dict(row.input or {})
+                if structured:
+                    for key, value in (row.parsed or {}).items():
+                        output_keys.setdefault(key, None)
+                        record[_output_name(key, run.input_columns)] = _cell(value)
+                else:
+                    fallback = row.raw if row.status == "succeeded" else None
+                    record["ai_output"] = (row.parsed or {}).get("output", fallback)
+                record["ai_status"] = row.status
+                record["ai_error"] = row.error_message
+                records.append(record)
         outputs = [_output_name(k, run.input_columns) for k in output_keys] if structured else ["ai_output"]
         columns = [*run.input_columns, *outputs, "ai_status", "ai_error"]
         return pd.DataFrame.from_records(records, columns=columns)

@@ -523,6 +523,7 @@ class Engine:
         except asyncio.CancelledError:
             pass
         finally:
+            job.rows = []  # the ledger holds them; a long-lived app process must not
             job.done_event.set()
 
     async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -644,6 +645,7 @@ class _Pool:
         )
         self.price = price_for(settings.provider, settings.model, overrides=engine.db.get_setting("prices", {}))
         self.cached: dict[str, tuple[str | None, dict[str, Any], tuple[int, int]]] = {}
+        self.repeated: set[str] = set()
         self.job_cost = 0.0
         self.in_flight: dict[str, asyncio.Future[tuple[str | None, dict[str, Any], tuple[int, int]]]] = {}
         self.retry_handles: set[asyncio.TimerHandle] = set()
@@ -662,6 +664,7 @@ class _Pool:
             keys = [self.key(self.user_text(row)) for row in self.job.rows]
             found = await self.engine._db(self.engine.db.cached_replies, keys)
             self.cached = {k: (e.raw, e.parsed or {}, (e.tokens_in, e.tokens_out)) for k, e in found.items()}
+            self.repeated = {k for k, n in Counter(keys).items() if n > 1}
         for row in self.job.rows:
             self.queue.put_nowait((row, 0, 0))
         count = min(self.settings.concurrency, len(self.job.rows))
@@ -825,7 +828,7 @@ class _Pool:
             progress.in_flight -= 1
             await self.limiter.release()
         await self.limiter.succeeded()
-        if key is not None:
+        if key in self.repeated:  # only rows still to come need the reply in memory
             self.cached[key] = (raw, parsed, usage)
         if future is not None:
             future.set_result((raw, parsed, usage))
