@@ -419,6 +419,15 @@ def page_run_id(kind: str) -> int | None:
     return None
 
 
+def page_run_section(kind: str, *, duplicates: bool = False) -> None:
+    """The page's run, if any: its progress or outcome, actions, and results."""
+    run_id = page_run_id(kind)
+    if run_id is not None:
+        st.divider()
+        run_controls(kind, run_id)
+        results_view(kind, run_id, duplicates=duplicates)
+
+
 def show_run(kind: str, run_id: int) -> None:
     st.session_state[f"{kind}_run_id"] = run_id
     st.query_params["run"] = str(run_id)

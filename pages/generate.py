@@ -104,7 +104,7 @@ if test or full:
             conn,
             variables=variables,
             session_id=ui.session_id(),
-            name="Test" if test else "",
+            name="Test run" if test else "",
         )
         ui.start_run("generate", run_id, conn)
     except (MissingKeyError, MissingEndpointError, ValueError) as exc:
@@ -112,8 +112,4 @@ if test or full:
     else:
         st.rerun()
 
-run_id = ui.page_run_id("generate")
-if run_id is not None:
-    st.divider()
-    ui.run_controls("generate", run_id)
-    ui.results_view("generate", run_id, duplicates=True)
+ui.page_run_section("generate", duplicates=True)

@@ -241,8 +241,4 @@ if df is not None and len(df.columns):
             st.rerun()
 
 # -- progress and results -----------------------------------------------------------------------------
-run_id = ui.page_run_id("transform")
-if run_id is not None:
-    st.divider()
-    ui.run_controls("transform", run_id)
-    ui.results_view("transform", run_id)
+ui.page_run_section("transform")
