@@ -47,7 +47,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 RUN_STATUSES = ("queued", "running", "paused", "cancelled", "completed", "failed", "interrupted")
 ACTIVE_STATUSES = ("queued", "running")
-ROW_STATUSES = ("pending", "succeeded", "failed")
 HEARTBEAT_STALE = timedelta(seconds=90)
 
 
@@ -531,10 +530,6 @@ class Database:
                 found.update({e.key: e for e in s.scalars(select(CacheEntry).where(CacheEntry.key.in_(chunk)))})
         return found
 
-    def clear_cache(self) -> int:
-        with self._write_lock, self.session() as s, s.begin():
-            return s.execute(delete(CacheEntry)).rowcount
-
     def latest_test_run_stats(self, input_hash: str, provider: str, model: str) -> dict[str, float] | None:
         """Per-row averages of the newest finished test run on this input and model, for estimates."""
         with self.session() as s:
@@ -796,5 +791,4 @@ __all__ = [
     "default_url",
     "owner_id",
     "RUN_STATUSES",
-    "ROW_STATUSES",
 ]

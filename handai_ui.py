@@ -34,7 +34,7 @@ from providers import (
     resolve_key,
 )
 
-ACTIVE = ("queued", "running")
+ACTIVE = handai_db.ACTIVE_STATUSES
 RESUMABLE = ("paused", "interrupted", "cancelled", "failed")
 STATUS_ICONS = {
     "queued": ":material/schedule:",
@@ -45,7 +45,6 @@ STATUS_ICONS = {
     "failed": ":material/error:",
     "interrupted": ":material/warning:",
 }
-SETTINGS_KEYS = ("provider", "temperature", "max_tokens", "json_mode", "concurrency", "max_retries")
 
 
 @st.cache_resource

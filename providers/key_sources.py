@@ -21,7 +21,6 @@ from cryptography.fernet import Fernet, InvalidToken
 from .keys import clean_key
 from .registry import PROVIDERS
 
-SOURCES = ("session", "secrets", "environment", "store")
 SOURCE_LABELS = {
     "session": "typed in this browser session",
     "secrets": ".streamlit/secrets.toml",
@@ -33,7 +32,7 @@ SOURCE_LABELS = {
 @dataclass(frozen=True)
 class ResolvedKey:
     key: str | None
-    source: str | None  # one of SOURCES, or None when no key was found
+    source: str | None  # a key of SOURCE_LABELS, or None when no key was found
 
     @property
     def label(self) -> str:
