@@ -20,14 +20,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from handai_db import Database, RunFilter, get_db
+from handai_db import Database, RunFilter, RunStatus, get_db
 from handai_engine import Engine, Progress, RunSettings, get_engine
-from handai_errors import redact
+from handai_errors import RunStartError, redact
 from handai_io import FileReadError, ReadOptions, content_hash, read_table, write_table
 from handai_prompts import GENERATE_TEMPLATES, TemplateError, make_schema
-from providers import PROVIDERS, Connection, MissingKeyError, check_key_format, resolve_endpoint, resolve_key
+from providers import PROVIDERS, Connection, check_key_format, resolve_endpoint, resolve_key
 
 OUTPUT_SUFFIXES = (".csv", ".xlsx", ".json", ".jsonl")
+RESUMABLE = (RunStatus.PAUSED, RunStatus.INTERRUPTED, RunStatus.STOPPED)
 
 
 class CliError(Exception):
@@ -35,18 +36,19 @@ class CliError(Exception):
 
 
 def _connection(args: argparse.Namespace, stored: dict[str, Any] | None = None) -> Connection:
+    """The connection from the flags, or from a run's record (resume, retry) with flags winning."""
     stored = stored or {}
     provider = getattr(args, "provider", None) or stored.get("provider")
     if provider not in PROVIDERS:
         raise CliError(f"Unknown provider {provider!r}. Choose one of: {', '.join(PROVIDERS)}.")
     key = resolve_key(provider).key
-    conn = Connection(
-        provider,
-        api_key=key,
-        base_url=getattr(args, "base_url", None) or stored.get("base_url") or resolve_endpoint(provider),
-        api_version=getattr(args, "api_version", None) or stored.get("api_version"),
-        deployment=getattr(args, "deployment", None) or stored.get("deployment"),
-    )
+    record = {
+        "provider": provider,
+        "base_url": getattr(args, "base_url", None) or stored.get("base_url") or resolve_endpoint(provider),
+        "api_version": getattr(args, "api_version", None) or stored.get("api_version"),
+        "deployment": getattr(args, "deployment", None) or stored.get("deployment"),
+    }
+    conn = Connection.from_record(record, key)
     check = check_key_format(provider, key)
     if check.level == "error" and PROVIDERS[provider].needs_key:
         raise CliError(f"{check.message} Set {PROVIDERS[provider].key_env} in the environment.")
@@ -138,9 +140,9 @@ def _finish(db: Database, engine: Engine, run_id: int, output: Path | None) -> i
         print(f"Wrote {final.total} rows to {output}")
     if run is not None and run.stop_reason:
         print(f"run {run_id} {run.status}: {run.stop_reason}", file=sys.stderr)
-    if run is not None and run.status in ("paused", "interrupted", "cancelled"):
+    if run is not None and run.status in RESUMABLE:
         print(f"Resume with: python handai_cli.py runs resume {run_id}", file=sys.stderr)
-    return 0 if final.status == "completed" and final.failed == 0 and final.succeeded == final.total else 1
+    return 0 if final.status == RunStatus.COMPLETED and final.failed == 0 and final.succeeded == final.total else 1
 
 
 def cmd_transform(args: argparse.Namespace, db: Database, engine: Engine) -> int:
@@ -211,6 +213,13 @@ def cmd_runs(args: argparse.Namespace, db: Database, engine: Engine) -> int:
     run = db.get_run(args.run_id)
     if run is None:
         raise CliError(f"No run {args.run_id}. See `python handai_cli.py runs list`.")
+    if args.runs_command in ("stop", "pause"):
+        stop = args.runs_command == "stop"
+        if not (engine.stop if stop else engine.pause)(run.id):
+            done = "stopped" if stop else "paused"
+            raise CliError(f"Run {run.id} is {run.status}; it cannot be {done} now.")
+        print(f"run {run.id}: {db.get_run(run.id).status}; the process running it halts within a second")
+        return 0
     if args.runs_command == "export":
         output = _check_output(args.output)
         write_table(db.results_frame(run.id), output)
@@ -273,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
         rr.add_argument("run_id", type=int)
         rr.add_argument("--output", "-o")
         rr.add_argument("--budget", type=float, help="raise (or set) the run's budget cap in USD")
+    for name, what in (("stop", "stop a run, whichever process runs it"), ("pause", "pause a run (resumable)")):
+        rc = rs.add_parser(name, help=what)
+        rc.add_argument("run_id", type=int)
     re_ = rs.add_parser("export")
     re_.add_argument("run_id", type=int)
     re_.add_argument("--output", "-o", required=True)
@@ -287,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine = get_engine(db)
         handler = {"transform": cmd_transform, "generate": cmd_generate, "runs": cmd_runs}[args.command]
         return handler(args, db, engine)
-    except (CliError, FileReadError, TemplateError, MissingKeyError, ValueError, KeyError) as exc:
+    except (CliError, FileReadError, TemplateError, RunStartError, ValueError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"error: {redact(str(message))}", file=sys.stderr)
         return 2

@@ -14,9 +14,11 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from sqlalchemy import (
     String,
     Text,
     bindparam,
+    case,
     create_engine,
     delete,
     event,
@@ -45,9 +48,49 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-RUN_STATUSES = ("queued", "running", "paused", "cancelled", "completed", "failed", "interrupted")
-ACTIVE_STATUSES = ("queued", "running")
-HEARTBEAT_STALE = timedelta(seconds=90)
+from handai_errors import RunStartError
+
+
+class RunStatus(StrEnum):
+    """A run's life. Every status write is a compare-and-set against `ALLOWED` (DESIGN decision 9)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    INTERRUPTED = "interrupted"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def active(self) -> bool:
+        """Someone is (or is about to be) sending this run's rows."""
+        return self in ACTIVE_STATUSES
+
+
+S = RunStatus
+# from → the statuses a run may move to. `running` is entered only by a process that claims the
+# run; a run that is no longer `running` is never written `completed` by its (late) owner.
+ALLOWED: dict[RunStatus, frozenset[RunStatus]] = {
+    S.QUEUED: frozenset({S.RUNNING, S.PAUSED, S.STOPPED, S.FAILED, S.INTERRUPTED}),
+    S.RUNNING: frozenset({S.PAUSED, S.STOPPED, S.COMPLETED, S.FAILED, S.INTERRUPTED}),
+    S.PAUSED: frozenset({S.RUNNING, S.STOPPED}),
+    S.STOPPED: frozenset({S.RUNNING}),
+    S.INTERRUPTED: frozenset({S.RUNNING, S.PAUSED, S.STOPPED}),
+    S.COMPLETED: frozenset({S.RUNNING}),
+    S.FAILED: frozenset({S.RUNNING, S.STOPPED}),
+}
+RUN_STATUSES: tuple[RunStatus, ...] = tuple(RunStatus)
+ACTIVE_STATUSES: tuple[RunStatus, ...] = (S.QUEUED, S.RUNNING)
+FINISHED_STATUSES: tuple[RunStatus, ...] = tuple(s for s in RunStatus if s not in ACTIVE_STATUSES)
+
+
+def sources(status: RunStatus) -> tuple[RunStatus, ...]:
+    """The statuses from which a run may move to `status`."""
+    return tuple(s for s, targets in ALLOWED.items() if status in targets)
+
+
+HEARTBEAT_STALE = timedelta(seconds=30)
 
 
 def utcnow() -> datetime:
@@ -177,19 +220,27 @@ def _m0002_cache_and_cost(conn: SAConnection) -> None:
     CacheEntry.__table__.create(conn, checkfirst=True)
 
 
+def _m0003_stopped(conn: SAConnection) -> None:
+    """`cancelled` is now `stopped` (RunStatus), one word for one thing."""
+    conn.execute(update(Run).where(Run.status == "cancelled").values(status=RunStatus.STOPPED.value))
+
+
 # Ordered, append-only: a new version appends ("000N_…", fn) and existing databases upgrade.
 MIGRATIONS: list[tuple[str, Callable[[SAConnection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_cache_and_cost", _m0002_cache_and_cost),
+    ("0003_stopped", _m0003_stopped),
 ]
 
 
 @dataclass(frozen=True)
 class RowOutcome:
-    """What the engine learned about one row; written in batches by `record_results`."""
+    """What the engine learned about one row; written in batches by `record_results`.
+    `calls`, tokens and cost are what was spent since the row's last write, added to what the
+    ledger holds; a `None` status records only that spending (a row left unfinished)."""
 
     result_id: int
-    status: str
+    status: str | None
     raw: str | None = None
     parsed: dict[str, Any] | None = None
     error_kind: str | None = None
@@ -202,6 +253,19 @@ class RowOutcome:
     cost_usd: float | None = None
     cached: bool = False
     cache_key: str | None = None
+    calls: int = 0
+
+
+@dataclass(frozen=True)
+class RunControl:
+    """What the process running a run reads back after each write: whether it should go on."""
+
+    status: RunStatus
+    owner: str | None
+    stop_reason: str | None
+
+    def obeys(self, owner: str) -> bool:
+        return self.status == RunStatus.RUNNING and self.owner == owner
 
 
 @dataclass(frozen=True)
@@ -246,22 +310,34 @@ def default_url() -> str:
     return f"sqlite:///{folder / 'handai.db'}"
 
 
+_BOOT_ID = uuid.uuid4().hex[:8]
+
+
 def owner_id() -> str:
-    """Which process owns a running run: host and pid, so another process can tell it died."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Which process owns a running run: host, pid and a per-process boot id, since a restarted
+    container is PID 1 on the same host name again."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_BOOT_ID}"
 
 
-def _owner_alive(owner: str | None) -> bool:
-    if not owner or ":" not in owner:
+def owner_alive(owner: str | None, heartbeat_at: datetime | None) -> bool:
+    """Judged on read: a process on this host whose pid is gone is dead at once; any other owner
+    is alive while its heartbeat is fresh."""
+    if not owner or heartbeat_at is None:
         return False
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except (OSError, ValueError):
-        return False
-    return True
+    host, pid, _boot = ([*owner.split(":"), "", ""])[:3]
+    if host == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            pass  # exists, owned by another user
+    return heartbeat_at > utcnow() - HEARTBEAT_STALE
+
+
+def describe_owner(owner: str | None) -> str:
+    host, pid, _boot = ([*(owner or "").split(":"), "", ""])[:3]
+    return f"process {pid} on {host}" if pid else "another process"
 
 
 class Database:
@@ -365,26 +441,82 @@ class Database:
             s.execute(update(Run).where(Run.id == run_id).values(**values))
 
     def set_run_status(
-        self, run_id: int, status: str, *, only_from: Sequence[str] | None = None, **values: Any
+        self, run_id: int, status: RunStatus, *, only_from: Sequence[RunStatus] | None = None, **values: Any
     ) -> bool:
-        """Guarded status change: returns False when the run was not in one of `only_from`."""
-        if status not in RUN_STATUSES:
-            raise ValueError(f"unknown run status {status!r}")
-        now = utcnow()
-        values = {"status": status, **values}
-        if status == "running":
-            values.setdefault("started_at", now)
-            values.update(heartbeat_at=now, owner=owner_id(), finished_at=None)
-        elif status in ("completed", "failed", "cancelled", "paused", "interrupted"):
-            values.setdefault("finished_at", now)
-        stmt = update(Run).where(Run.id == run_id).values(**values)
-        if only_from:
-            stmt = stmt.where(Run.status.in_(only_from))
+        """Compare-and-set: moves the run only from `only_from` (default: every status `ALLOWED`
+        to reach `status`); returns False when the run was in none of them."""
+        status = RunStatus(status)
+        allowed = sources(status) if only_from is None else tuple(only_from)
+        if any(status not in ALLOWED[RunStatus(s)] for s in allowed):
+            raise ValueError(f"a run cannot move to {status} from every one of {allowed}")
+        values = {"status": status.value, **values}
+        if status != RunStatus.RUNNING and status != RunStatus.QUEUED:
+            values.setdefault("finished_at", utcnow())
+        stmt = update(Run).where(Run.id == run_id, Run.status.in_([s.value for s in allowed])).values(**values)
         with self._write_lock, self.session() as s, s.begin():
             return s.execute(stmt).rowcount > 0
 
-    def heartbeat(self, run_id: int) -> None:
-        self.update_run(run_id, heartbeat_at=utcnow())
+    def claim_run(self, run_id: int) -> Run:
+        """Make this process the run's owner and set it `running`, atomically: a run that another
+        live process runs is refused (RunStartError naming it), a dead owner's run is taken over,
+        and of two processes claiming at once exactly one wins."""
+        run = self.get_run(run_id)
+        if run is None:
+            raise KeyError(f"No run {run_id}")
+        me = owner_id()
+        status = RunStatus(run.status)
+        if status.active and run.owner != me and owner_alive(run.owner, run.heartbeat_at):
+            raise RunStartError(
+                f"Run {run_id} is being run by {describe_owner(run.owner)}. "
+                "Pause or stop it first (from any window or `handai_cli.py runs pause`), then resume it here."
+            )
+        if status.active and run.owner == me:
+            raise RunStartError(f"Run {run_id} is already running in this process.")
+        if RunStatus.RUNNING not in ALLOWED[status] and not status.active:
+            raise RunStartError(f"Run {run_id} is {status} and cannot be started.")
+        now = utcnow()
+        stmt = (
+            update(Run)
+            .where(Run.id == run_id, Run.status == status.value)
+            .where(Run.owner.is_(None) if run.owner is None else Run.owner == run.owner)
+            .values(
+                status=RunStatus.RUNNING.value,
+                owner=me,
+                heartbeat_at=now,
+                started_at=run.started_at or now,
+                finished_at=None,
+                stop_reason=None,
+            )
+        )
+        with self._write_lock, self.session() as s, s.begin():
+            if s.execute(stmt).rowcount == 0:
+                raise RunStartError(f"Run {run_id} was started by another process a moment ago.")
+        claimed = self.get_run(run_id)
+        assert claimed is not None
+        return claimed
+
+    def finish_run(self, run_id: int, status: RunStatus, stop_reason: str | None = None) -> bool:
+        """The owner's last write: only from `running` and only while this process owns the run,
+        so a stop or pause written meanwhile by anyone is never turned into `completed`."""
+        stmt = (
+            update(Run)
+            .where(Run.id == run_id, Run.status == RunStatus.RUNNING.value, Run.owner == owner_id())
+            .values(status=RunStatus(status).value, stop_reason=stop_reason, finished_at=utcnow())
+        )
+        with self._write_lock, self.session() as s, s.begin():
+            return s.execute(stmt).rowcount > 0
+
+    def run_control(self, run_id: int) -> RunControl:
+        with self.session() as s:
+            row = s.execute(select(Run.status, Run.owner, Run.stop_reason).where(Run.id == run_id)).one_or_none()
+        if row is None:  # deleted while running: stop
+            return RunControl(RunStatus.STOPPED, None, "The run was deleted.")
+        return RunControl(RunStatus(row.status), row.owner, row.stop_reason)
+
+    def heartbeat(self, run_id: int) -> RunControl:
+        with self._write_lock, self.session() as s, s.begin():
+            s.execute(update(Run).where(Run.id == run_id, Run.owner == owner_id()).values(heartbeat_at=utcnow()))
+        return self.run_control(run_id)
 
     def list_runs(self, flt: RunFilter | None = None) -> list[Run]:
         flt = flt or RunFilter()
@@ -415,18 +547,19 @@ class Database:
 
     def mark_interrupted_runs(self) -> list[int]:
         """Runs left queued/running by a process that is gone become `interrupted` (resumable)."""
-        stale = utcnow() - HEARTBEAT_STALE
         interrupted = []
+        me = owner_id()
         for run in self.active_runs():
-            alive = _owner_alive(run.owner) and (run.heartbeat_at or run.created_at) > stale
-            if run.owner == owner_id() or alive:
+            just_made = run.owner is None and run.created_at > utcnow() - HEARTBEAT_STALE
+            if run.owner == me or just_made or owner_alive(run.owner, run.heartbeat_at):
                 continue
-            if self.set_run_status(
+            stmt_ok = self.set_run_status(
                 run.id,
-                "interrupted",
-                only_from=ACTIVE_STATUSES,
+                RunStatus.INTERRUPTED,
+                only_from=(RunStatus(run.status),),
                 stop_reason="The process running this run stopped before it finished.",
-            ):
+            )
+            if stmt_ok:
                 self.log(run.id, "warning", "Run marked interrupted: its process is no longer running.")
                 self.refresh_run_counts(run.id)
                 interrupted.append(run.id)
@@ -452,47 +585,62 @@ class Database:
         with self._write_lock, self.session() as s, s.begin():
             return s.execute(stmt).rowcount
 
-    def record_results(self, run_id: int, outcomes: Sequence[RowOutcome]) -> None:
-        """Write a batch of finished rows and the run's token totals in one short transaction."""
-        if not outcomes:
-            return
+    def record_results(self, run_id: int, outcomes: Sequence[RowOutcome]) -> RunControl:
+        """Write a batch of outcomes and the run's totals in one short transaction, then read the
+        run's status back for its owner. Spending (calls, tokens, cost) is added, never replaced,
+        so every billed call counts once however many attempts, resumes and retries a row has."""
+        if outcomes:
+            self._write_outcomes(run_id, outcomes)
+        return self.run_control(run_id)
+
+    def _write_outcomes(self, run_id: int, outcomes: Sequence[RowOutcome]) -> None:
         now = utcnow()
-        params = [
-            {
-                "b_id": o.result_id,
-                "status": o.status,
-                "raw": o.raw,
-                "parsed": o.parsed,
-                "error_kind": o.error_kind,
-                "error_message": o.error_message,
-                "attempts": o.attempts,
-                "latency_ms": o.latency_ms,
-                "tokens_in": o.tokens_in,
-                "tokens_out": o.tokens_out,
-                "request": o.request,
-                "cost_usd": o.cost_usd,
-                "cached": o.cached,
-                "updated_at": now,
-            }
-            for o in outcomes
-        ]
-        costs = [o.cost_usd for o in outcomes if o.cost_usd is not None]
-        fresh = [o for o in outcomes if o.status == "succeeded" and o.cache_key and not o.cached]
-        stmt = (
-            update(Result.__table__)
-            .where(Result.__table__.c.id == bindparam("b_id"))
-            .values({k: bindparam(k) for k in params[0] if k != "b_id"})
+        table = Result.__table__.c
+        spent = {
+            "tokens_in": table.tokens_in + bindparam("add_in"),
+            "tokens_out": table.tokens_out + bindparam("add_out"),
+            "cost_usd": case(
+                (bindparam("add_cost", type_=Float).is_(None), table.cost_usd),
+                else_=func.coalesce(table.cost_usd, 0.0) + bindparam("add_cost", type_=Float),
+            ),
+            "updated_at": now,
+        }
+        fields = (
+            "status",
+            "raw",
+            "parsed",
+            "error_kind",
+            "error_message",
+            "attempts",
+            "latency_ms",
+            "request",
+            "cached",
         )
+        finals = [o for o in outcomes if o.status is not None]
+        spending = [o for o in outcomes if o.status is None]
+        costs = [o.cost_usd for o in outcomes if o.cost_usd is not None]
+        fresh = [o for o in finals if o.status == "succeeded" and o.cache_key and not o.cached]
         with self._write_lock, self.engine.begin() as conn:
-            conn.execute(stmt, params)
+            if finals:
+                conn.execute(
+                    update(Result.__table__)
+                    .where(table.id == bindparam("b_id"))
+                    .values({**{k: bindparam(k) for k in fields}, **spent}),
+                    [{**{k: getattr(o, k) for k in fields}, **_spent_params(o)} for o in finals],
+                )
+            if spending:
+                conn.execute(
+                    update(Result.__table__).where(table.id == bindparam("b_id")).values(spent),
+                    [_spent_params(o) for o in spending],
+                )
             conn.execute(
                 update(Run)
                 .where(Run.id == run_id)
                 .values(
                     tokens_in=Run.tokens_in + sum(o.tokens_in for o in outcomes),
                     tokens_out=Run.tokens_out + sum(o.tokens_out for o in outcomes),
-                    calls=Run.calls + sum(1 for o in outcomes if not o.cached),
-                    cache_hits=Run.cache_hits + sum(1 for o in outcomes if o.cached),
+                    calls=Run.calls + sum(o.calls for o in outcomes),
+                    cache_hits=Run.cache_hits + sum(1 for o in finals if o.cached),
                     cost_usd=func.coalesce(Run.cost_usd, 0.0) + sum(costs) if costs else Run.cost_usd,
                     succeeded=_count_rows(run_id, "succeeded"),
                     failed=_count_rows(run_id, "failed"),
@@ -715,6 +863,10 @@ class Database:
         ]
         data["logs"] = [{"ts": lg.ts.isoformat(), "level": lg.level, "message": lg.message} for lg in self.logs(run_id)]
         return data
+
+
+def _spent_params(o: RowOutcome) -> dict[str, Any]:
+    return {"b_id": o.result_id, "add_in": o.tokens_in, "add_out": o.tokens_out, "add_cost": o.cost_usd}
 
 
 def _count_rows(run_id: int, status: str) -> Any:

@@ -168,6 +168,11 @@ class ClassifiedError:
         return f"{self.message}. {self.action}"
 
 
+class RunStartError(ValueError):
+    """A run cannot start (no key, no endpoint, owned by another live process); ``str(e)`` says
+    what to do. Raised before anything is written, so no run is left `queued`."""
+
+
 class ReplyError(Exception):
     """A reply arrived but is not usable (blank, unparseable, filtered)."""
 
@@ -296,28 +301,15 @@ def _text_of(exc: BaseException) -> str:
         return type(exc).__name__
 
 
-def classify(
-    exc: BaseException, *, provider: str | None = None, key: str | None = None, base_url: str | None = None
-) -> ClassifiedError:
-    """Turn any exception from a provider call into a ClassifiedError with a masked, plain message."""
+def classify(exc: BaseException, *, key: str | None = None, base_url: str | None = None) -> ClassifiedError:
+    """Turn any exception from a provider call into a ClassifiedError with a masked, plain message.
+    Provider-specific wording (the provider's name, its key format) is added by `providers`."""
     kind, status, retry_after, detail = _classify_kind(exc)
     info = KINDS[kind]
     message = info.title
-    action = info.action
-    if kind == ErrorKind.INVALID_KEY and provider:
-        from providers.registry import PROVIDERS  # late import: providers depends on this module
-
-        config = PROVIDERS.get(provider)
-        name = config.name if config else provider
-        message = f"{name} did not accept this API key"
-        if key:
-            message += f" ({mask_key(key)})"
-            from providers.keys import check_key_format
-
-            hint = check_key_format(provider, key)
-            if hint.level != "ok":
-                action = f"{hint.message} {action}"
+    if kind == ErrorKind.INVALID_KEY and key:
+        message = f"{message} ({mask_key(key)})"
     elif kind == ErrorKind.CONNECTION and base_url:
         message = f"Could not reach {base_url}"
     detail = redact(detail, [key])
-    return ClassifiedError(kind, message, action, info.retryable, status, retry_after, detail)
+    return ClassifiedError(kind, message, info.action, info.retryable, status, retry_after, detail)

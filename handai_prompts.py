@@ -97,6 +97,11 @@ def user_message(row: Mapping[str, Any], *, template: str | None, columns: Seque
     return render_template(template, row) if template else row_payload(row, columns)
 
 
+def is_structured(schema: Mapping[str, Any] | None, json_mode: bool) -> bool:
+    """The one rule: a reply is parsed as JSON when JSON mode is on or the schema has fields."""
+    return json_mode or bool(schema and schema.get("fields"))
+
+
 def system_message(system_prompt: str, schema: Mapping[str, Any] | None, json_mode: bool) -> str:
     """The instruction, plus the exact JSON shape expected when the output is structured."""
     text = system_prompt.strip()

@@ -11,6 +11,8 @@ from typing import Any
 import httpx2
 import openai
 
+from handai_errors import RunStartError
+
 from .keys import check_key_format
 from .registry import Connection, get_provider
 
@@ -22,11 +24,11 @@ CONNECTION_HEADROOM = 4
 CONNECT_TIMEOUT = 10.0
 
 
-class MissingKeyError(ValueError):
+class MissingKeyError(RunStartError):
     """No usable API key for a provider that needs one; the message says where to set it."""
 
 
-class MissingEndpointError(ValueError):
+class MissingEndpointError(RunStartError):
     """No base URL (Custom) or endpoint (Azure) to send requests to."""
 
 
@@ -65,6 +67,13 @@ def client_base_url(conn: Connection) -> str:
         where = f"Set {config.endpoint_env} or enter it" if config.endpoint_env else "Enter it"
         raise MissingEndpointError(f"No base URL for {config.name}. {where} in Settings.")
     return url
+
+
+def check_connection(conn: Connection) -> None:
+    """Raise MissingKeyError / MissingEndpointError (RunStartError) when no call could be sent:
+    checked before a run is written, so none is left behind that could never start."""
+    client_api_key(conn)
+    client_base_url(conn)
 
 
 def make_client(conn: Connection, *, concurrency: int = 16, timeout: float = 120.0) -> openai.AsyncOpenAI:

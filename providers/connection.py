@@ -14,10 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from handai_errors import ClassifiedError, classify
+from handai_errors import ClassifiedError
 
 from .capabilities import request_params
 from .client import MissingEndpointError, MissingKeyError, client_base_url, make_client
+from .errors import describe_error
 from .keys import check_key_format
 from .models import list_models
 from .registry import PROVIDERS, Connection, ProviderConfig
@@ -91,7 +92,7 @@ def test_connection(conn: Connection, model: str | None = None, *, timeout: floa
     except (MissingKeyError, MissingEndpointError) as exc:
         return ConnectionResult(False, None, model, str(exc), None)
     except Exception as exc:  # every failure becomes a message; classify masks the key
-        error = classify(exc, provider=conn.provider, key=check.key or None, base_url=conn.effective_base_url())
+        error = describe_error(exc, conn, key=check.key or "")
         message = error.user_text()
         if hint and check.message not in message:
             message += hint

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from handai_errors import mask_key
 
@@ -241,6 +242,18 @@ class Connection:
     base_url: str | None = None
     api_version: str | None = None
     deployment: str | None = None
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any], api_key: str | None) -> Connection:
+        """The connection a run recorded (its `safe_dict()`), with the key looked up now: the one
+        place a stored endpoint becomes a connection again (History, resume, the CLI)."""
+        return cls(
+            str(record["provider"]),
+            api_key=api_key,
+            base_url=record.get("base_url") or None,
+            api_version=record.get("api_version") or None,
+            deployment=record.get("deployment") or None,
+        )
 
     def effective_base_url(self) -> str | None:
         """The URL requests go to: the override if given, else the provider's own (Azure: the endpoint)."""

@@ -12,7 +12,7 @@ markers inside the user message:
     [[flaky:2]]        500 for the first 2 attempts    [[slow:1.5]]    1.5 s extra latency
     [[quota]]          429 insufficient_quota          [[context]]     400 context_length_exceeded
     [[filtered]]       finish_reason content_filter    [[reset]]       connection dropped mid-reply
-    [[overloaded]]     529 overloaded_error
+    [[overloaded]]     529 overloaded_error     [[prose]]       200 with plain text even in JSON mode
 
 Run it on its own: ``python -m tests.fake_llm_server --port 8765 --latency-ms 100``.
 """
@@ -167,6 +167,7 @@ class LoggedRequest:
     user: str
     status: int
     key: str
+    system: str = ""
 
 
 class FakeLLM:
@@ -274,7 +275,7 @@ class FakeLLM:
         model = str(body.get("model", ""))
         key = self._key(request)
         response = await self._respond(request, body, model, system, user, key)
-        self.log.append(LoggedRequest(time.time(), model, user, response.status, masked(key)))
+        self.log.append(LoggedRequest(time.time(), model, user, response.status, masked(key), system))
         return response
 
     async def _respond(
@@ -345,6 +346,8 @@ class FakeLLM:
         finish = "stop"
         if "empty" in markers:
             content: str | None = "  "
+        elif "prose" in markers:
+            content = f"Sure! Here is my answer ({_digest(user)}), in words rather than JSON."
         elif "filtered" in markers:
             content, finish = None, "content_filter"
         elif response_format and response_format.get("type") in ("json_object", "json_schema"):

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,3 +22,15 @@ def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+
+def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.02) -> T:
+    """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)

@@ -102,7 +102,13 @@ def test_an_older_database_is_upgraded_by_the_migration_list(tmp_path):
     ]:
         con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     con.execute("DROP TABLE response_cache")
-    con.execute("DELETE FROM migrations WHERE name = '0002_cache_and_cost'")
+    con.execute("DELETE FROM migrations WHERE name IN ('0002_cache_and_cost', '0003_stopped')")
+    con.execute(
+        "INSERT INTO runs (kind, name, provider, model, connection, params, system_prompt, columns, input_name,"
+        " input_hash, input_columns, concurrency, max_retries, status, total_rows, succeeded, failed, tokens_in,"
+        " tokens_out, created_at) VALUES ('transform', '', 'custom', 'm', '{}', '{}', '', '[]', '', '', '[]',"
+        " 1, 1, 'cancelled', 0, 0, 0, 0, 0, '2025-01-01 00:00:00')"
+    )
     con.commit()
     con.close()
     db = Database(f"sqlite:///{path}")
@@ -111,7 +117,8 @@ def test_an_older_database_is_upgraded_by_the_migration_list(tmp_path):
     assert db.cached_replies(["nothing"]) == {}
     con = sqlite3.connect(path)
     names = [r[0] for r in con.execute("SELECT name FROM migrations ORDER BY name")]
-    assert names == ["0001_initial", "0002_cache_and_cost"]
+    assert names == ["0001_initial", "0002_cache_and_cost", "0003_stopped"]
+    assert db.get_run(1).status == "stopped"  # "cancelled" is now "stopped"
     db.close()
 
 

@@ -16,7 +16,7 @@ from handai_db import Database
 from handai_engine import Engine, RunSettings
 from handai_prompts import TemplateError
 from providers import Connection
-from tests.helpers import PYTHON, ROOT, cli_env
+from tests.helpers import PYTHON, ROOT, cli_env, wait_until
 
 
 def frame(n: int, prefix: str = "row") -> pd.DataFrame:
@@ -152,8 +152,7 @@ def test_cancel_then_resume_runs_only_rows_not_yet_succeeded(engine, db, llm):
     conn = custom(llm)
     run_id = engine.create_transform_run(frame(200), RunSettings("custom", "m", concurrency=4), conn)
     engine.start(run_id, conn)
-    while engine.progress(run_id).succeeded < 20:
-        time.sleep(0.01)
+    wait_until(lambda: engine.progress(run_id).succeeded >= 20, 30, "20 rows to succeed")
     engine.pause(run_id)
     engine.wait(run_id, 10)
     assert db.get_run(run_id).status == "paused"
@@ -168,27 +167,24 @@ def test_cancel_then_resume_runs_only_rows_not_yet_succeeded(engine, db, llm):
     assert db.run_counts(run_id).succeeded == 200
 
 
-def test_retry_failed_only_with_changed_model(engine, db, llm):
+def test_retry_failed_with_a_changed_model_sends_the_new_model_and_records_it(engine, db, llm):
     llm.configure(strict_models=True, models=["good-model"])
     conn = custom(llm)
-    df = frame(6)
-    run_id = engine.create_transform_run(df, RunSettings("custom", "good-model"), conn)
+    run_id = engine.create_transform_run(frame(6), RunSettings("custom", "retired-model", max_retries=0), conn)
     engine.start(run_id, conn)
     engine.wait(run_id, 30)
-    db.reset_rows(run_id, ("succeeded",))  # pretend these came back bad, keep them failed below
-    with db.session() as s, s.begin():
-        from sqlalchemy import update
-
-        from handai_db import Result
-
-        s.execute(update(Result).where(Result.run_id == run_id, Result.row_index < 2).values(status="failed"))
+    counts = db.run_counts(run_id)
+    assert counts.succeeded == 0 and counts.failed + counts.pending == 6  # early stop leaves some pending
+    assert {r.model for r in llm.requests()} == {"retired-model"}
     before = len(llm.requests())
     engine.retry_failed(run_id, conn, model="good-model", temperature=0.2)
     engine.wait(run_id, 30)
     retried = llm.requests()[before:]
-    assert len(retried) == 6  # the 2 failed + the 4 reset to pending
+    assert {r.model for r in retried} == {"good-model"} and len(retried) == 6
     run = db.get_run(run_id)
+    assert (run.status, run.model, db.run_counts(run_id).succeeded) == ("completed", "good-model", 6)
     assert run.params["temperature"] == 0.2 and run.params["sent"]["temperature"] == 0.2
+    assert any("model='good-model'" in line.message for line in db.logs(run_id))
 
 
 def test_progress_snapshot_has_the_live_figures(engine, llm):
@@ -196,8 +192,7 @@ def test_progress_snapshot_has_the_live_figures(engine, llm):
     conn = custom(llm)
     run_id = engine.create_transform_run(frame(100), RunSettings("custom", "m", concurrency=8), conn)
     engine.start(run_id, conn)
-    time.sleep(0.3)
-    p = engine.progress(run_id)
+    p = wait_until(lambda: (q := engine.progress(run_id)).done >= 10 and q, 30, "10 rows done")
     assert p.live and p.total == 100 and 0 < p.done < 100
     assert p.rows_per_s > 0 and p.eta_s is not None and p.concurrency == 8
     final = engine.wait(run_id, 30)
@@ -215,10 +210,11 @@ def test_dead_endpoint_stops_with_one_clear_reason(engine, db):
 
 def test_mark_interrupted_runs_only_touches_dead_owners(db):
     run_id = db.create_run([{"a": 1}], provider="custom", model="m")
-    db.set_run_status(run_id, "running")
+    db.claim_run(run_id)
     assert db.mark_interrupted_runs() == []  # owned by this live process
-    db.update_run(run_id, owner="somehost-that-is-not-here:1")
-    db.update_run(run_id, owner=f"{os.uname().nodename}:999999")
+    db.update_run(run_id, owner="somehost-that-is-not-here:1:abc")  # fresh heartbeat: alive
+    assert db.mark_interrupted_runs() == []
+    db.update_run(run_id, owner=f"{os.uname().nodename}:999999:abc")  # same host, pid gone
     assert db.mark_interrupted_runs() == [run_id]
     assert db.get_run(run_id).status == "interrupted"
 
@@ -362,9 +358,7 @@ def test_run_counts_on_the_run_record_are_live_mid_run(engine, db, llm):
     conn = custom(llm)
     run_id = engine.create_transform_run(frame(100), RunSettings("custom", "m", concurrency=4), conn)
     engine.start(run_id, conn)
-    while engine.progress(run_id).succeeded < 30:
-        time.sleep(0.02)
-    time.sleep(0.3)  # the writer flushes within 100 ms
-    assert db.get_run(run_id).succeeded >= 20
+    wait_until(lambda: db.get_run(run_id).succeeded >= 20, 30, "the run record to count 20 rows mid-run")
+    assert db.get_run(run_id).succeeded < 100
     engine.wait(run_id, 30)
     assert db.get_run(run_id).succeeded == 100

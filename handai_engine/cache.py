@@ -1,0 +1,65 @@
+"""The reply cache of one job: replies already paid for (in the ledger's cache table) and calls
+in flight, so identical rows in a run cost one call and re-running costs none."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    raw: str | None
+    parsed: dict[str, Any]
+    tokens_in: int
+    tokens_out: int
+
+
+class ReplyCache:
+    def __init__(self) -> None:
+        self.stored: dict[str, Reply] = {}
+        self.repeated: set[str] = set()
+        self.in_flight: dict[str, asyncio.Future[Reply]] = {}
+
+    def load(self, keys: Sequence[str], found: dict[str, Any]) -> None:
+        """Replies found in the ledger for these keys; keys seen twice keep their reply in memory."""
+        self.stored = {k: Reply(e.raw, e.parsed or {}, e.tokens_in, e.tokens_out) for k, e in found.items()}
+        self.repeated = {k for k, n in Counter(keys).items() if n > 1}
+
+    async def reuse(self, key: str | None) -> Reply | None:
+        """A reply for this key already paid for, or the reply of an identical call in flight."""
+        if key is None:
+            return None
+        if (hit := self.stored.get(key)) is not None:
+            return hit
+        leader = self.in_flight.get(key)
+        if leader is None:
+            return None
+        with contextlib.suppress(Exception):
+            return await asyncio.shield(leader)
+        return None  # the leader failed: this row calls itself
+
+    def lead(self, key: str | None) -> asyncio.Future[Reply] | None:
+        """Claim the call for this key, so identical rows wait for its reply instead of calling."""
+        if key is None or key in self.in_flight:
+            return None
+        future = asyncio.get_running_loop().create_future()
+        self.in_flight[key] = future
+        return future
+
+    def settle(self, key: str | None, future: asyncio.Future[Reply] | None, reply: Reply | None) -> None:
+        """Hand the leader's reply to its followers (or tell them to call themselves)."""
+        if future is None:
+            return
+        self.in_flight.pop(key, None)  # type: ignore[arg-type]
+        if reply is not None:
+            if key in self.repeated:  # only rows still to come need the reply in memory
+                self.stored[key] = reply  # type: ignore[index]
+            future.set_result(reply)
+        elif not future.done():
+            future.set_exception(RuntimeError("no reply"))
+            future.exception()  # retrieved: followers fall back to calling themselves

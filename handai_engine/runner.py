@@ -1,0 +1,405 @@
+"""The engine: creates runs, starts them on the process's background asyncio loop, and answers
+control and progress questions from any thread (DESIGN decision 1). The ledger is the one truth:
+a run is claimed before its first call, every status write is a compare-and-set, and a pause or
+stop written by any process is obeyed by the one that owns the run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from handai_db import Database, Run, RunControl, RunStatus, owner_id
+from handai_errors import ErrorKind, RunStartError, redact
+from handai_prompts import clean_record, generation_prompts, generation_rows, validate_template
+from providers import Connection, check_connection, describe_error, make_client, price_for
+
+from .calls import build_calls
+from .pool import Pool
+from .progress import Progress
+from .settings import RunSettings, SentRequest
+from .writer import BatchWriter
+
+# Copied when a run is re-run with the same settings.
+_CLONED_FIELDS = (
+    "kind",
+    "provider",
+    "model",
+    "params",
+    "system_prompt",
+    "row_template",
+    "columns",
+    "output_schema",
+    "input_name",
+    "input_hash",
+    "input_columns",
+    "concurrency",
+    "max_retries",
+    "session_id",
+)
+
+
+@dataclass
+class _Job:
+    run_id: int
+    conn: Connection | None
+    progress: Progress
+    started: float = field(default_factory=time.monotonic)
+    progress_base: int = 0
+    pool: Pool | None = None
+    halt_request: tuple[RunStatus, str, float | None] | None = None
+    done_event: threading.Event = field(default_factory=threading.Event)
+
+
+class Engine:
+    def __init__(self, db: Database, *, backoff_cap: float = 30.0) -> None:
+        self.db = db
+        self.backoff_cap = backoff_cap
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="handai-engine")
+        self._thread.start()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handai-db")
+        self._jobs: dict[int, _Job] = {}
+        self._lock = threading.Lock()
+
+    # -- creating runs --------------------------------------------------------------------------
+    def create_transform_run(
+        self,
+        df: pd.DataFrame,
+        settings: RunSettings,
+        conn: Connection,
+        *,
+        input_name: str = "",
+        input_hash: str = "",
+        session_id: int | None = None,
+        name: str = "",
+        limit_rows: int | None = None,
+    ) -> int:
+        """Write the run and a pending row for every input row (or the first `limit_rows`).
+        Everything that would stop it from starting is checked first, so nothing is left queued."""
+        check_connection(conn)
+        columns = [str(c) for c in df.columns]
+        if settings.row_template:
+            validate_template(settings.row_template, columns)
+        elif not settings.columns:
+            settings.columns = columns
+        missing = [c for c in settings.columns if c not in columns]
+        if missing:
+            raise ValueError(f"Columns not in the data: {', '.join(missing)}")
+        frame = df if limit_rows is None else df.head(limit_rows)
+        rows = (clean_record(r) for r in frame.to_dict(orient="records"))
+        return self._create_run(
+            "transform",
+            rows,
+            settings,
+            conn,
+            input_name=input_name,
+            input_hash=input_hash,
+            input_columns=columns,
+            session_id=session_id,
+            name=name,
+        )
+
+    def create_generate_run(
+        self,
+        description: str,
+        count: int,
+        settings: RunSettings,
+        conn: Connection,
+        *,
+        variables: dict[str, list[str]] | None = None,
+        session_id: int | None = None,
+        name: str = "",
+    ) -> int:
+        check_connection(conn)
+        rows = generation_rows(count, variables)
+        names = [k for k in (variables or {}) if rows and k in rows[0]]
+        settings.system_prompt, settings.row_template = generation_prompts(description, count, names)
+        settings.columns = ["row", *names]
+        return self._create_run(
+            "generate",
+            rows,
+            settings,
+            conn,
+            input_name=description[:200],
+            input_hash="",
+            input_columns=[],
+            session_id=session_id,
+            name=name,
+        )
+
+    def _create_run(
+        self, kind: str, rows: Iterable[dict[str, Any]], settings: RunSettings, conn: Connection, **fields: Any
+    ) -> int:
+        return self.db.create_run(
+            rows,
+            kind=kind,
+            provider=settings.provider,
+            model=settings.model,
+            connection=conn.safe_dict(),
+            params=settings.params(),
+            system_prompt=settings.system_prompt,
+            row_template=settings.row_template,
+            columns=settings.columns,
+            output_schema=settings.output_schema,
+            concurrency=settings.concurrency,
+            max_retries=settings.max_retries,
+            **fields,
+        )
+
+    def clone_run(self, run_id: int, conn: Connection) -> int:
+        """A new run with the same settings and input rows, sent to `conn` (and recorded so)."""
+        old = self._run(run_id)
+        check_connection(conn)
+        rows = [r.input for r in self.db.results(run_id)]
+        fields = {c: getattr(old, c) for c in _CLONED_FIELDS}
+        new_id = self.db.create_run(rows, name=f"Same settings as run #{run_id}", connection=conn.safe_dict(), **fields)
+        self.start(new_id, conn)
+        return new_id
+
+    def _run(self, run_id: int) -> Run:
+        run = self.db.get_run(run_id)
+        if run is None:
+            raise KeyError(f"No run {run_id}")
+        return run
+
+    # -- controlling runs -----------------------------------------------------------------------
+    def start(self, run_id: int, conn: Connection, *, statuses: Sequence[str] = ("pending", "failed")) -> None:
+        """Claim the run and send its ledger rows in `statuses` (resume = every row not yet
+        succeeded). Raises RunStartError, and leaves no run queued, when it cannot start."""
+        try:
+            check_connection(conn)
+            with self._lock:
+                job = self._jobs.get(run_id)
+                if job is not None and not job.done_event.is_set():
+                    raise RunStartError(f"Run {run_id} is already running in this process.")
+                run = self.db.claim_run(run_id)
+                job = self._jobs[run_id] = self._new_job(run, conn, statuses)
+        except RunStartError as exc:
+            self.db.set_run_status(run_id, RunStatus.FAILED, only_from=(RunStatus.QUEUED,), stop_reason=str(exc))
+            raise
+        self.db.log(run_id, "info", f"Started with {run.provider} / {run.model} ({owner_id()}).")
+        asyncio.run_coroutine_threadsafe(self._launch(job, run, statuses), self._loop)
+
+    def _new_job(self, run: Run, conn: Connection, statuses: Sequence[str]) -> _Job:
+        counts = self.db.run_counts(run.id)
+        progress = Progress(
+            run.id,
+            RunStatus.RUNNING,
+            total=counts.total,
+            succeeded=counts.succeeded,
+            failed=0 if "failed" in statuses else counts.failed,
+            tokens_in=counts.tokens_in,
+            tokens_out=counts.tokens_out,
+            cost_usd=run.cost_usd,
+            calls=run.calls,
+            cache_hits=run.cache_hits,
+            live=True,
+            max_concurrency=run.concurrency,
+            concurrency=run.concurrency,
+        )
+        return _Job(run.id, conn, progress, progress_base=progress.done)
+
+    def resume(self, run_id: int, conn: Connection) -> None:
+        self.start(run_id, conn, statuses=("pending", "failed"))
+
+    def retry_failed(self, run_id: int, conn: Connection, **changes: Any) -> None:
+        """Send the failed rows again, optionally with changed settings (model, temperature…)."""
+        self._run(run_id)
+        check_connection(conn)
+        if changes:
+            self.update_settings(run_id, **changes)
+        self.db.reset_rows(run_id, ("failed",))
+        self.start(run_id, conn, statuses=("pending",))
+
+    def update_settings(self, run_id: int, **changes: Any) -> None:
+        """Change what the remaining rows will be sent (model, temperature, budget…): what is
+        sent from now on is recomputed and recorded on the run, and the change is logged."""
+        settings = RunSettings.from_run(self._run(run_id))
+        unknown = [k for k in changes if not hasattr(settings, k)]
+        if unknown:
+            raise ValueError(f"Unknown settings: {', '.join(unknown)}")
+        for key, value in changes.items():
+            setattr(settings, key, value)
+        self.db.update_run(
+            run_id,
+            provider=settings.provider,
+            model=settings.model,
+            params=settings.params(),
+            concurrency=settings.concurrency,
+            max_retries=settings.max_retries,
+        )
+        described = ", ".join(f"{k}={v!r}" for k, v in changes.items())
+        self.db.log(run_id, "info", f"Settings changed: {described}")
+
+    def stop(self, run_id: int) -> bool:
+        return self._control(run_id, RunStatus.STOPPED, "Stopped by the user.")
+
+    def pause(self, run_id: int) -> bool:
+        return self._control(run_id, RunStatus.PAUSED, "Paused by the user.")
+
+    def _control(self, run_id: int, status: RunStatus, reason: str, grace: float | None = None) -> bool:
+        """Write the status (compare-and-set) for whichever process owns the run to obey; when
+        this process owns it, tell the pool at once instead of at its next write."""
+        changed = self.db.set_run_status(run_id, status, stop_reason=reason)
+        if changed:
+            self.db.log(run_id, "info", f"{reason} ({owner_id()})")
+        job = self._jobs.get(run_id)
+        if job is not None and not job.done_event.is_set():
+            self._loop.call_soon_threadsafe(self._request_halt, job, status, reason, grace)
+        return changed
+
+    def _request_halt(self, job: _Job, status: RunStatus, reason: str, grace: float | None) -> None:
+        if job.pool is None:
+            job.halt_request = job.halt_request or (status, reason, grace)
+            return
+        kwargs = {} if grace is None else {"grace": grace}
+        self._loop.create_task(job.pool.halt(status, reason, **kwargs))
+
+    def is_running(self, run_id: int) -> bool:
+        job = self._jobs.get(run_id)
+        return job is not None and not job.done_event.is_set()
+
+    def wait(self, run_id: int, timeout: float | None = None) -> Progress:
+        job = self._jobs.get(run_id)
+        if job is not None:
+            job.done_event.wait(timeout)
+        return self.progress(run_id)
+
+    def progress(self, run_id: int) -> Progress:
+        """Live figures when this process runs the job, else the ledger's counts."""
+        job = self._jobs.get(run_id)
+        if job is not None and not job.done_event.is_set():
+            p = job.progress
+            p.elapsed_s = time.monotonic() - job.started
+            processed = p.done - job.progress_base
+            p.rows_per_s = processed / p.elapsed_s if p.elapsed_s > 0 else 0.0
+            p.eta_s = (p.total - p.done) / p.rows_per_s if p.rows_per_s > 0 else None
+            if job.pool is not None:
+                p.concurrency = job.pool.limiter.limit
+            return p.snapshot()
+        run = self._run(run_id)
+        counts = self.db.run_counts(run_id)
+        elapsed = 0.0
+        if run.started_at:
+            end = run.finished_at or run.heartbeat_at or run.started_at
+            elapsed = max(0.0, (end - run.started_at).total_seconds())
+        return Progress(
+            run_id,
+            RunStatus(run.status),
+            total=counts.total,
+            succeeded=counts.succeeded,
+            failed=counts.failed,
+            tokens_in=counts.tokens_in,
+            tokens_out=counts.tokens_out,
+            errors_by_kind=counts.errors_by_kind,
+            stop_reason=run.stop_reason,
+            concurrency=run.concurrency,
+            max_concurrency=run.concurrency,
+            elapsed_s=elapsed,
+            rows_per_s=(counts.done / elapsed if elapsed else 0.0),
+            calls=run.calls,
+            cache_hits=run.cache_hits,
+            cost_usd=run.cost_usd,
+        )
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Interrupt every job this process runs (calls in flight get `timeout` seconds to finish
+        and be recorded; rows not sent stay pending) and stop the loop."""
+        for run_id, job in list(self._jobs.items()):
+            if not job.done_event.is_set():
+                self._control(
+                    run_id, RunStatus.INTERRUPTED, "Handai was shut down while the run was in progress.", timeout
+                )
+                job.done_event.wait(timeout + 5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._writer.shutdown(wait=True)
+
+    # -- the job --------------------------------------------------------------------------------
+    async def _launch(self, job: _Job, run: Run, statuses: Sequence[str]) -> None:
+        try:
+            await self._execute(job, run, statuses)
+        finally:
+            job.conn = None  # a finished job keeps neither its key nor its rows in memory
+            job.pool = None
+            job.done_event.set()
+
+    async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await self._loop.run_in_executor(self._writer, lambda: fn(*args, **kwargs))
+
+    async def _execute(self, job: _Job, run: Run, statuses: Sequence[str]) -> None:
+        assert job.conn is not None
+        conn = job.conn
+        settings = RunSettings.from_run(run)
+        final, reason = RunStatus.COMPLETED, None
+        writer = BatchWriter(self._db, self.db, job.run_id, lambda control: self._obey(job, control))
+        writer_task = asyncio.create_task(writer.run())
+        client = None
+        try:
+            request = SentRequest.of(run)
+            rows = await self._db(self.db.rows_to_run, job.run_id, statuses)
+            calls = list(
+                build_calls(
+                    rows,
+                    request,
+                    provider=run.provider,
+                    endpoint=conn.safe_dict(),
+                    template=run.row_template,
+                    columns=list(run.columns),
+                    use_cache=settings.use_cache,
+                )
+            )
+            del rows
+            client = make_client(conn, concurrency=settings.concurrency, timeout=settings.timeout)
+            price = price_for(run.provider, run.model, overrides=await self._db(self.db.get_setting, "prices", {}))
+            pool = Pool(
+                calls, request, settings, conn, client, writer, job.progress, price, backoff_cap=self.backoff_cap
+            )
+            if settings.use_cache:
+                keys = pool.prefetch_keys()
+                pool.cache.load(keys, await self._db(self.db.cached_replies, keys))
+            job.pool = pool
+            if job.halt_request is not None:
+                status, why, grace = job.halt_request
+                await pool.halt(status, why, **({} if grace is None else {"grace": grace}))
+            await pool.run()
+            if pool.halted is not None:
+                final, reason = pool.halted
+        except Exception as exc:  # the job must always end with a status and a reason
+            err = describe_error(exc, conn)
+            final, reason = RunStatus.FAILED, err.user_text()
+            if err.kind == ErrorKind.UNKNOWN:
+                reason = redact(f"{reason} ({err.detail})", [conn.api_key])
+        finally:
+            writer.close()
+            await writer_task
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.close()
+        await self._finish(job, final, reason)
+
+    async def _obey(self, job: _Job, control: RunControl) -> None:
+        """Halt when the ledger says the run is no longer ours to run (paused, stopped, taken)."""
+        if job.pool is None or job.pool.halted is not None or control.obeys(owner_id()):
+            return
+        status = control.status if control.status != RunStatus.RUNNING else RunStatus.INTERRUPTED
+        await job.pool.halt(status, control.stop_reason or f"The run is {status} in the ledger.")
+
+    async def _finish(self, job: _Job, final: RunStatus, reason: str | None) -> None:
+        counts = await self._db(self.db.refresh_run_counts, job.run_id)
+        if final == RunStatus.COMPLETED and counts.pending:
+            final = RunStatus.INTERRUPTED
+        written = await self._db(self.db.finish_run, job.run_id, final, reason)
+        control = await self._db(self.db.run_control, job.run_id)
+        summary = f"Run {control.status}: {counts.succeeded} ok, {counts.failed} failed, {counts.pending} pending."
+        why = reason if written else control.stop_reason
+        await self._db(self.db.log, job.run_id, "warning" if why else "info", summary + (f" {why}" if why else ""))
+        job.progress.status = control.status
+        job.progress.stop_reason = why
