@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import python_calamine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -57,8 +58,8 @@ def assert_text_frame(df: pd.DataFrame) -> None:
 def test_bom_semicolon_and_preamble_are_detected():
     data = "\ufeffReport\nGenerated 2024-05-01\n\nid;name;value\n001;Zoë;1,5\n002;Åsa;2,25\n"
     table = read_table(data.encode("utf-8"), "export.csv")
-    assert (table.encoding, table.delimiter, table.skipped_rows) == ("utf-8-sig", ";", 3)
-    assert "Skipped 3 lines above the header" in table.notes
+    assert (table.encoding, table.delimiter, table.skipped_rows, table.header_row) == ("utf-8-sig", ";", 3, 4)
+    assert "Header taken from line 4; 3 lines above it skipped (a title block and a blank line)." in table.notes
     assert list(table.df.columns) == ["id", "name", "value"]
     assert values(table.df) == [["001", "Zoë", "1,5"], ["002", "Åsa", "2,25"]]
     assert_text_frame(table.df)
@@ -72,10 +73,15 @@ def test_comment_lines_above_the_header_are_skipped_unless_the_user_says_otherwi
     assert len(kept.df) == 4  # nothing skipped: the comment is the header, every other line a row
 
 
-def test_padded_title_row_stays_the_header_so_nothing_is_lost():
-    table = read_table(b"Sales report,,\nid,name,qty\n1,a,2\n", "padded.csv")
-    assert table.skipped_rows == 0
-    assert values(table.df) == [["id", "name", "qty"], ["1", "a", "2"]]
+def test_padded_title_row_is_a_title_and_skip_rows_brings_it_back():
+    data = b"Sales report,,\nid,name,qty\n1,a,2\n"
+    table = read_table(data, "padded.csv")
+    assert (table.skipped_rows, table.header_row) == (1, 2)
+    assert values(table.df) == [["1", "a", "2"]]
+    assert "Header taken from line 2; 1 line above it skipped (a title)." in table.notes
+    kept = read_table(data, "padded.csv", ReadOptions(skip_rows=0))
+    assert values(kept.df) == [["id", "name", "qty"], ["1", "a", "2"]]
+    assert "Header taken from line 1, as set in the reading options." in kept.notes
 
 
 def test_cp1252_curly_quotes_are_decoded_not_mangled():
@@ -209,7 +215,7 @@ def test_unsupported_extension_lists_the_supported_ones():
 
 
 def test_file_over_the_size_limit(monkeypatch, tmp_path):
-    monkeypatch.setattr(handai_io, "MAX_UPLOAD_BYTES", 10)
+    monkeypatch.setattr(handai_io.sources, "MAX_UPLOAD_BYTES", 10)
     with pytest.raises(FileReadError, match="the limit is"):
         read_table(b"a,b\n1,2\n3,4\n", "big.csv")
     path = tmp_path / "big.csv"
@@ -548,10 +554,9 @@ REAL_FILES = {
     "fte_mayweather_mcgregor_tweets.csv": (None, 10_235, 7),
     "btw21_kerg2_bundeswahlleiter.csv": (None, 18_761, 18),
     "fte_potential_candidates_events_cp1252.csv": (None, 74, 8),
-    # Two-row header: the first row is kept as the header and the SurveyMonkey sub-header
-    # ("Respondent Name", "Response", ...) is data row 1. Skipping either row would drop content,
-    # and this matches SOURCES.md's correct read, pd.read_csv(sep="\t"): 27 x 60.
-    "fte_poll_of_pollsters_5.tsv": (None, 27, 60),
+    # A SurveyMonkey export: its second header row ("Respondent Name", "Response", ...) goes into the
+    # column names, so one row fewer than SOURCES.md's pd.read_csv(sep="\t"), which reads it as data.
+    "fte_poll_of_pollsters_5.tsv": (None, 26, 60),
     "fte_biden_score_2023.xlsx": ("votes", 36_727, 7),
     "titanic3.xls": (None, 1_309, 14),
     "turku_paraphrase_opus_pb_dev_fi.json": (None, 4_894, 5),
@@ -597,7 +602,8 @@ def test_shared_file_reads_every_row(read_shared, name):
 
 def test_shared_kerg2_preamble_and_decimal_commas(read_shared):
     table = read_shared("btw21_kerg2_bundeswahlleiter.csv")
-    assert (table.encoding, table.delimiter, table.skipped_rows) == ("utf-8-sig", ";", 9)
+    assert (table.encoding, table.delimiter, table.skipped_rows, table.header_row) == ("utf-8-sig", ";", 9, 10)
+    assert "Header taken from line 10; 9 lines above it skipped (a title block and blank lines)." in table.notes
     assert table.df.columns[0] == "Wahlart"
     assert table.df.loc[1, "Prozent"] == "76,583339"  # decimal commas stay text
 
@@ -613,9 +619,17 @@ def test_shared_tweets_keep_bare_carriage_returns(read_shared):
     assert text.str.contains("\r", regex=False).sum() == 5
 
 
-def test_shared_poll_keeps_the_sub_header_as_data(read_shared):
-    df = read_shared("fte_poll_of_pollsters_5.tsv").df
-    assert df.iloc[0, 0] == "Respondent Name"
+def test_shared_poll_is_a_surveymonkey_export_whose_sub_header_is_not_data(read_shared):
+    table = read_shared("fte_poll_of_pollsters_5.tsv")
+    assert table.survey == "SurveyMonkey"
+    assert table.df.columns[0] == "Please enter your information and your polling… - Respondent Name"
+    assert table.df.iloc[0, 0] == "John Anzalone"
+    assert "Respondent Name" not in table.df.iloc[:, 0].tolist()
+    # The full question text (HTML links reduced to their words) describes each column of the question.
+    question = table.descriptions[table.df.columns[2]]
+    assert question.startswith("Since we last did a poll of pollsters -- after many polls missed")
+    assert question.endswith("Is the U.S. polling industry in better or worse shape than a year ago?")
+    assert table.descriptions[table.df.columns[3]] == question + " - Please explain your answer:"
 
 
 def test_shared_arxiv_ids_stay_text(read_shared):
@@ -710,7 +724,7 @@ def test_an_unexpected_failure_gives_advice_without_class_names(monkeypatch):
     def broken(*args):
         raise KeyError("internal detail")
 
-    monkeypatch.setattr(handai_io, "_read_delimited", broken)
+    monkeypatch.setattr(handai_io.delimited, "read_delimited", broken)
     with pytest.raises(FileReadError) as caught:
         read_table(b"a,b\n1,2\n", "x.csv")
     message = str(caught.value)
@@ -846,13 +860,13 @@ def test_empty_far_cells_and_wrong_dimensions_do_not_block_a_sheet(rows, head):
 
 
 def test_the_sheet_cell_limit_names_the_sheet(monkeypatch):
-    monkeypatch.setattr(handai_io, "_MAX_SHEET_CELLS", 3)
+    monkeypatch.setattr(handai_io.guards.common, "MAX_SHEET_CELLS", 3)
     with pytest.raises(FileReadError, match=r"the sheet 'data' spans 2 rows × 2 columns \(4 cells; the limit is 3\)"):
         read_table(handmade_xlsx({"data": GOOD_ROWS}, '<dimension ref="A1:B2"/>'), "small.xlsx")
 
 
 def test_a_workbook_that_unpacks_far_beyond_its_size_is_refused(monkeypatch):
-    monkeypatch.setattr(handai_io, "_UNPACKED_ALLOWANCE", 1 << 20)
+    monkeypatch.setattr(handai_io.guards.zipped, "_UNPACKED_ALLOWANCE", 1 << 20)
     padding = "<!--" + " " * (3 << 20) + "-->"  # 3 MB of nothing, a few KB packed
     data = handmade_xlsx({"data": GOOD_ROWS + padding})
     assert len(data) < 50_000
@@ -864,7 +878,7 @@ def test_a_workbook_that_unpacks_far_beyond_its_size_is_refused(monkeypatch):
 
 
 def test_a_zip_header_that_understates_a_size_changes_nothing(monkeypatch):
-    monkeypatch.setattr(handai_io, "_UNPACKED_ALLOWANCE", 1 << 20)
+    monkeypatch.setattr(handai_io.guards.zipped, "_UNPACKED_ALLOWANCE", 1 << 20)
     data = bytearray(handmade_xlsx({"data": GOOD_ROWS + "<!--" + " " * (3 << 20) + "-->"}))
     archive = zipfile.ZipFile(io.BytesIO(bytes(data)))
     for info in archive.infolist():  # every local and central header now claims 10 bytes unpacked
@@ -890,7 +904,7 @@ def test_a_panic_inside_calamine_becomes_a_message(monkeypatch):
     def panic(*args):
         raise PanicException("index out of bounds")
 
-    monkeypatch.setattr(handai_io.python_calamine.CalamineWorkbook, "from_filelike", panic)
+    monkeypatch.setattr(python_calamine.CalamineWorkbook, "from_filelike", panic)
     with pytest.raises(FileReadError, match="could not be opened as an Excel workbook"):
         read_table(xlsx_bytes({"s": [["a"], [1]]}), "panic.xlsx")
 

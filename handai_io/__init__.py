@@ -1,0 +1,53 @@
+"""Read any tabular file into a DataFrame of text; write exports safely.
+
+Uploads are real exports, and real exports are messy: Windows-1252 bytes, byte-order marks,
+semicolons, comments and titles above the header, survey exports with extra header rows, line
+breaks inside quoted cells, duplicate or blank column names, workbooks with several sheets, JSON
+in several shapes. The rule here is that every row the file holds arrives, and nothing else:
+
+- every cell is read as text (identifiers keep leading zeros, ``704.0010`` stays ``704.0010``);
+  a truly empty cell becomes NaN;
+- anything we change or guess (the header row, skipped lines, renamed columns, a recognised
+  survey export) is written to ``LoadedTable.notes`` so the user can see it;
+- every failure is a ``FileReadError`` whose message says what is wrong and what to do.
+
+The rooms, each with one job:
+
+    api            read_table, list_sheets, content_hash, sample_dataset: the entry points
+    model          ReadOptions, LoadedTable, FileReadError
+    sources        bytes from an upload or a path, size-checked; the format
+    encodings      bytes to text: BOM, UTF-8, cp1252, Latin-1, never a detector's guess
+    delimited      .csv/.tsv/.txt: delimiter sniffing, Excel's sep= line, every record
+    json_records   JSON, JSON Lines, and a .csv that really holds JSON
+    parquet        Parquet
+    workbooks      .xlsx/.xlsm/.xls/.ods through calamine
+    guards/        workbooks measured before calamine sees them (zip, .xlsx, .ods, .xls/OLE)
+    layout         parsed rows to a table: header, survey header rows, notes
+    header         which row is the header: comments, title blocks, rows of column numbers
+    surveys        Qualtrics, SurveyMonkey, LimeSurvey and REDCap exports
+    frames         cells and names to the final frame
+    export         CSV/XLSX/JSON/JSONL exports with the formula-injection guard; write_table
+
+No Streamlit here: pages call these functions.
+"""
+
+from handai_io.api import content_hash, list_sheets, read_table, sample_dataset
+from handai_io.export import EXPORT_FORMATS, export_bytes, neutralize_formulas, write_table
+from handai_io.model import FileReadError, LoadedTable, ReadOptions
+from handai_io.sources import MAX_UPLOAD_BYTES, SUPPORTED_EXTENSIONS
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "MAX_UPLOAD_BYTES",
+    "SUPPORTED_EXTENSIONS",
+    "FileReadError",
+    "LoadedTable",
+    "ReadOptions",
+    "content_hash",
+    "export_bytes",
+    "list_sheets",
+    "neutralize_formulas",
+    "read_table",
+    "sample_dataset",
+    "write_table",
+]
