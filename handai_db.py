@@ -49,6 +49,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from handai_errors import RunStartError
+from handai_prompts import is_structured
 
 
 class RunStatus(StrEnum):
@@ -769,7 +770,7 @@ class Database:
         )
         if statuses:
             stmt = stmt.where(Result.status.in_(statuses))
-        structured = bool(run.output_schema) or bool(run.params.get("json_mode"))
+        structured = is_structured(run.output_schema, bool(run.params.get("json_mode")))
         records: list[dict[str, Any]] = []
         output_keys: dict[str, None] = dict.fromkeys((run.output_schema or {}).get("fields", {}) or {})
         with self.session() as s:  # streamed: a 100k-row run never holds its rows twice

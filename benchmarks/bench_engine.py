@@ -824,7 +824,7 @@ def code_version() -> str:
         return done.stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "handai_engine.py", "handai_db.py", "handai_prompts.py", "providers")
+    dirty = git("status", "--porcelain", "--", "handai_engine", "handai_db.py", "handai_prompts.py", "providers")
     return commit + (" + uncommitted engine changes" if dirty else "")
 
 

@@ -3,9 +3,10 @@ model lists, key format checks and the connection test. No Streamlit, no persist
 """
 
 from .capabilities import ModelCapabilities, capabilities, request_params
-from .client import NO_KEY_PLACEHOLDER, MissingEndpointError, MissingKeyError, make_client
+from .client import NO_KEY_PLACEHOLDER, MissingEndpointError, MissingKeyError, check_connection, make_client
 from .connection import ConnectionResult, test_connection
-from .key_sources import KeyStore, ResolvedKey, resolve_endpoint, resolve_key
+from .errors import describe_error
+from .key_sources import KeyStore, KeyStoreError, ResolvedKey, resolve_endpoint, resolve_key
 from .keys import KeyCheck, check_key_format, clean_key, identify_key
 from .models import ModelInfo, ModelList, list_models, local_servers_status
 from .pricing import LIST_PRICES, Price, price_for
@@ -20,6 +21,7 @@ __all__ = [
     "ConnectionResult",
     "KeyCheck",
     "KeyStore",
+    "KeyStoreError",
     "ResolvedKey",
     "MissingEndpointError",
     "MissingKeyError",
@@ -35,6 +37,8 @@ __all__ = [
     "list_models",
     "local_servers_status",
     "make_client",
+    "describe_error",
+    "check_connection",
     "price_for",
     "request_params",
     "resolve_endpoint",

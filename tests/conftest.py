@@ -18,6 +18,7 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads or writes the user's ~/.handai, real keys or real provider settings."""
     monkeypatch.setenv("HANDAI_DATA_DIR", str(tmp_path / "handai-data"))
     monkeypatch.delenv("HANDAI_DATABASE_URL", raising=False)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")  # never the user's keyring
     for name in list(os.environ):
         if name.endswith("_API_KEY") or name in ("AZURE_OPENAI_ENDPOINT",):
             monkeypatch.delenv(name, raising=False)

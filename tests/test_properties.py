@@ -35,7 +35,8 @@ from handai_prompts import (
     template_fields,
     validate_template,
 )
-from providers.registry import PROVIDERS
+from providers.errors import describe_error
+from providers.registry import PROVIDERS, Connection
 from tests.conftest import ROOT
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -128,11 +129,50 @@ NO_FENCE = st.text(alphabet=st.characters(blacklist_characters="`"), max_size=80
 PLAIN_WORDS = st.text(alphabet=string.ascii_letters + " .,:;!?\n'\"-", max_size=80)
 
 
+# Text made of JSON's own characters, so that replies holding (parts of) JSON are common.
+JSONISH = st.text(alphabet=st.sampled_from(list('{}[]":,` \n\\0123456789.-eEtrufalsnNIy')), max_size=60)
+JSON_STARTS, JSON_ENDS = set('{["-0123456789tfnNI'), set('}]"0123456789elNy')
+
+
+def _read_from_a_slice(value, text: str) -> bool:
+    """Is `value` what json.loads reads from some slice of `text`? (json.dumps compares NaN too.)"""
+    wanted = json.dumps(value)
+    starts = [i for i, ch in enumerate(text) if ch in JSON_STARTS]
+    ends = [j + 1 for j, ch in enumerate(text) if ch in JSON_ENDS]
+    for i in starts:
+        for j in ends:
+            if j > i:
+                try:
+                    if json.dumps(json.loads(text[i:j])) == wanted:
+                        return True
+                except (ValueError, RecursionError):
+                    pass
+    return False
+
+
 @FAST
-@given(text=st.text(max_size=300))
-def test_extract_json_raises_only_value_error(text):
-    with contextlib.suppress(ValueError):
-        extract_json(text)
+@given(
+    text=st.text(max_size=300)
+    | JSONISH
+    | JSON_VALUE.map(json.dumps)
+    | st.builds("{}{}{}".format, NO_FENCE, JSON_VALUE.map(json.dumps), NO_FENCE)
+)
+@example(text="```\n42\n```")
+@example(text='{"a": [1, 2}  then [3, {"b": null}]')
+@example(text="NaN")
+def test_extract_json_returns_json_read_from_the_text_or_raises_value_error(text):
+    try:
+        value = extract_json(text)
+    except ValueError:
+        # Refused: then the text as a whole is not JSON either.
+        with pytest.raises((ValueError, RecursionError)):
+            json.loads(text)
+        return
+    # Found: the value is read from the text itself, never made up, and a text that is JSON as a
+    # whole is read as a whole.
+    assert _read_from_a_slice(value, text), (text, value)
+    with contextlib.suppress(ValueError, RecursionError):
+        assert json.dumps(value) == json.dumps(json.loads(text))
 
 
 @FAST
@@ -208,10 +248,54 @@ def test_parse_reply_raises_only_reply_error(text, structured, schema):
         assert result == {"output": text.strip()}
 
 
+COERCED_TYPES = {"integer": int, "number": float, "boolean": bool, "string": str, "array": list}
+
+
+def _as_number(value) -> float | None:
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return float(value.strip().replace(",", ""))
+    return None
+
+
+def _unambiguous(value, kind: str) -> bool:
+    """The values coerce's docstring promises to bring to `kind`'s type."""
+    if kind in ("string", "array"):
+        return True
+    if kind == "boolean":
+        return not isinstance(value, str) or value.strip().lower() in ("true", "yes", "1", "false", "no", "0")
+    number = _as_number(value)
+    if kind == "number":
+        return number is not None
+    if kind == "integer":
+        return number is not None and math.isfinite(number) and number.is_integer()
+    return False
+
+
 @FAST
 @given(value=JSON_VALUE | st.floats() | st.text(max_size=30), kind=st.sampled_from([*FIELD_TYPES, "other"]))
-def test_coerce_never_raises(value, kind):
-    coerce(value, kind)
+@example(value="1,000", kind="integer")
+@example(value="2.5", kind="integer")
+@example(value=" Yes ", kind="boolean")
+@example(value="maybe", kind="boolean")
+@example(value=math.nan, kind="integer")
+@example(value={"a": 1}, kind="object")
+def test_coerce_gives_the_schema_type_or_keeps_the_value(value, kind):
+    result = coerce(value, kind)
+    if value is None:
+        assert result is None  # missing stays missing, whatever the type
+        return
+    if _unambiguous(value, kind):
+        assert type(result) is COERCED_TYPES[kind], (value, kind, result)
+    else:
+        assert result is value, (value, kind, result)
+    if kind in ("integer", "number") and type(value) in (int, float) and not math.isnan(value):
+        assert result == value  # a number keeps its value
+    # Coercing a coerced value changes nothing.
+    again = coerce(result, kind)
+    assert again is result or repr(again) == repr(result), (value, kind, result, again)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,20 +448,24 @@ def any_exception(draw, key: str):
 @given(data=st.data(), key=st.none() | KEYS)
 def test_classify_always_answers_with_a_kind_and_a_message_and_never_shows_the_key(data, key):
     exc = data.draw(any_exception(key or "sk-placeholder-0000000000"))
-    provider = data.draw(st.none() | st.sampled_from(list(PROVIDERS)) | st.text(max_size=10))
+    provider = data.draw(st.sampled_from(list(PROVIDERS)))
     base_url = data.draw(st.none() | st.just("http://localhost:1234/v1"))
-    result = classify(exc, provider=provider, key=key, base_url=base_url)
-    assert result.kind in KINDS
-    assert isinstance(result.message, str) and result.message.strip()
-    assert isinstance(result.action, str) and result.action.strip()
-    assert result.user_text().strip()
-    assert result.retryable == KINDS[result.kind].retryable
-    assert result.retry_after is None or result.retry_after >= 0
-    if isinstance(exc, openai.APIStatusError):
-        assert result.status == exc.status_code
-    if key:
-        for text in (result.message, result.action, result.detail, result.user_text()):
-            assert key not in text
+    plain = classify(exc, key=key, base_url=base_url)
+    # The same, worded for the provider (its name; for a rejected key, what its format says).
+    worded = describe_error(exc, Connection(provider, api_key=key, base_url=base_url))
+    assert (worded.kind, worded.status, worded.retry_after) == (plain.kind, plain.status, plain.retry_after)
+    for result in (plain, worded):
+        assert result.kind in KINDS
+        assert isinstance(result.message, str) and result.message.strip()
+        assert isinstance(result.action, str) and result.action.strip()
+        assert result.user_text().strip()
+        assert result.retryable == KINDS[result.kind].retryable
+        assert result.retry_after is None or result.retry_after >= 0
+        if isinstance(exc, openai.APIStatusError):
+            assert result.status == exc.status_code
+        if key:
+            for text in (result.message, result.action, result.detail, result.user_text()):
+                assert key not in text
 
 
 def test_classify_survives_an_exception_whose_str_raises():

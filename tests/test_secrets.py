@@ -22,8 +22,13 @@ from tests.conftest import ROOT
 KEY = "sk-proj-TOPSECRETtopsecret0123456789abcd"
 
 
+def file_store(folder) -> KeyStore:
+    """The store without the system keyring, so no test writes to the developer's Keychain."""
+    return KeyStore(folder, use_keyring=False)
+
+
 def test_lookup_order_session_then_secrets_then_environment_then_store(tmp_path):
-    store = KeyStore(tmp_path)
+    store = file_store(tmp_path)
     store.set("openai", "sk-store-key-000000000000000000")
     env = {"OPENAI_API_KEY": "sk-env-key-0000000000000000000"}
     secrets = {"OPENAI_API_KEY": "sk-secret-key-0000000000000000"}
@@ -35,25 +40,27 @@ def test_lookup_order_session_then_secrets_then_environment_then_store(tmp_path)
     assert resolve_key("openai", secrets=secrets, env=env, store=store).source == "secrets"
     assert resolve_key("openai", env=env, store=store).source == "environment"
     assert resolve_key("openai", env={}, store=store).key == "sk-store-key-000000000000000000"
-    assert resolve_key("openai", env={}, store=KeyStore(tmp_path / "empty")).key is None
+    assert resolve_key("openai", env={}, store=file_store(tmp_path / "empty")).key is None
 
 
 def test_one_providers_key_is_never_used_for_another(tmp_path):
     env = {"OPENAI_API_KEY": "sk-env-key-0000000000000000000"}
     typed = {"openai": "sk-typed-key-00000000000000000"}
-    found = resolve_key("openrouter", typed=typed, env=env, store=KeyStore(tmp_path))
+    found = resolve_key("openrouter", typed=typed, env=env, store=file_store(tmp_path))
     assert found.key is None
 
 
-def test_store_is_encrypted_and_readable_only_by_the_user(tmp_path):
-    store = KeyStore(tmp_path)
+def test_file_store_is_encrypted_and_readable_only_by_the_user(tmp_path):
+    """The store on a machine without a keyring; tests/test_key_store.py covers the keyring."""
+    store = file_store(tmp_path)
     store.set("openrouter", KEY)
     assert KEY.encode() not in store.data_path.read_bytes()
+    assert KEY.encode() not in store.secret_path.read_bytes()
     assert stat.S_IMODE(os.stat(store.secret_path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(store.data_path).st_mode) == 0o600
-    assert KeyStore(tmp_path).get("openrouter") == KEY
+    assert file_store(tmp_path).get("openrouter") == KEY
     store.forget("openrouter")
-    assert KeyStore(tmp_path).get("openrouter") is None
+    assert file_store(tmp_path).get("openrouter") is None
 
 
 @pytest.mark.parametrize(
@@ -118,7 +125,9 @@ def test_a_typed_key_appears_nowhere_handai_writes_or_shows(llm, tmp_path):
     next(w for w in at.button if w.key == "tf_full").click().run()
     run_id = int(at.query_params["run"])
     db = Database(default_url())
+    deadline = time.monotonic() + 30
     while db.get_run(run_id).status in ("queued", "running"):
+        assert time.monotonic() < deadline, f"run {run_id} still {db.get_run(run_id).status} after 30 s"
         time.sleep(0.05)
     at.run()
     assert "ai_output" in _all_text(at)
@@ -143,5 +152,6 @@ def test_keys_in_error_text_are_masked_in_ledger_messages(engine, db, llm):
     run_id = engine.create_transform_run(pd.DataFrame({"t": ["a", "b", "c"]}), RunSettings("openai", "m"), conn)
     engine.start(run_id, conn)
     engine.wait(run_id, 30)
+    assert db.get_run(run_id).status not in ("queued", "running"), "the run did not finish within 30 s"
     text = json.dumps(db.export_run(run_id))
     assert "did not accept" in text and KEY not in text and "TOPSECRET" not in text
