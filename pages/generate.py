@@ -5,7 +5,7 @@ import streamlit as st
 
 import handai_ui as ui
 from handai_prompts import GENERATE_TEMPLATES
-from providers import MissingEndpointError, MissingKeyError, check_key_format
+from providers import check_key_format
 
 choice = ui.frame()
 st.title("Generate", anchor=False)
@@ -81,7 +81,7 @@ if problem:
 conn = ui.connection(choice.provider)
 check = check_key_format(choice.provider, conn.api_key)
 if check.level == "warning":
-    st.warning(check.message, icon=":material/warning:")
+    st.warning(ui.md(check.message), icon=":material/warning:")
 c = st.columns([1, 1, 2], vertical_alignment="bottom")
 test_rows = c[0].number_input("Test rows", 1, 50, 3, key="gen_test_rows")
 test = c[1].button("Test", icon=":material/science:", disabled=problem is not None, key="gen_test")
@@ -96,8 +96,9 @@ if test or full:
     settings = choice.settings(output_schema=schema)
     settings.temperature = variation
     settings.json_mode = True
-    try:
-        run_id = ui.engine().create_generate_run(
+    started = ui.submit_run(
+        "generate",
+        lambda: ui.engine().create_generate_run(
             description,
             int(test_rows) if test else int(count),
             settings,
@@ -105,11 +106,10 @@ if test or full:
             variables=variables,
             session_id=ui.session_id(),
             name="Test run" if test else "",
-        )
-        ui.start_run("generate", run_id, conn)
-    except (MissingKeyError, MissingEndpointError, ValueError) as exc:
-        st.error(str(exc), icon=":material/error:")
-    else:
+        ),
+        conn,
+    )
+    if started:
         st.rerun()
 
 ui.page_run_section("generate", duplicates=True)

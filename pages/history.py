@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 import handai_ui as ui
-from handai_db import RUN_STATUSES, RunFilter
+from handai_db import ACTIVE_STATUSES, RUN_STATUSES, RunFilter
 from providers import PROVIDERS
 
 ui.frame()
@@ -72,23 +72,7 @@ with tab_runs:
         st.divider()
         ui.run_controls("history", run_id)
         with st.expander("What was sent", icon=":material/settings_input_component:"):
-            st.dataframe(ui.run_settings_table(run), hide_index=True, width="stretch")
-            st.markdown("**Instruction (system prompt)**")
-            st.code(run.system_prompt or "", language=None, wrap_lines=True)
-            if run.row_template:
-                st.markdown("**Row template**")
-                st.code(run.row_template, language=None, wrap_lines=True)
-            elif run.columns:
-                st.markdown(f"**Columns sent:** {', '.join(run.columns)}")
-            if run.output_schema:
-                st.markdown("**Output schema**")
-                st.json(run.output_schema)
-            timing = {
-                "created": run.created_at,
-                "started": run.started_at,
-                "finished": run.finished_at,
-            }
-            st.caption(" · ".join(f"{k} {v:%Y-%m-%d %H:%M:%S}" for k, v in timing.items() if v))
+            ui.what_was_sent(run)
         ui.results_view("history", run_id, duplicates=run.kind == "generate")
         with st.expander("Log", icon=":material/receipt_long:"):
             logs = db.logs(run_id)
@@ -102,17 +86,11 @@ with tab_runs:
             "New run with the same settings",
             icon=":material/content_copy:",
             key="hist_clone",
-            disabled=run.status in ui.ACTIVE,
-        ):
-            conn = ui.connection(run.provider)
-            try:
-                new_id = ui.engine().clone_run(run_id, conn)
-            except ValueError as exc:
-                st.error(str(exc))
-            else:
-                st.session_state["hist_run"] = new_id
-                st.rerun()
-        with c[2].popover("Delete run", icon=":material/delete:", disabled=run.status in ui.ACTIVE):
+            disabled=run.status in ACTIVE_STATUSES,
+        ) and (new_id := ui.clone_run(run)):
+            st.session_state["hist_run"] = new_id
+            st.rerun()
+        with c[2].popover("Delete run", icon=":material/delete:", disabled=run.status in ACTIVE_STATUSES):
             st.write(f"Delete run #{run_id} and its {run.total_rows:,} rows? This cannot be undone.")
             if st.button("Delete", type="primary", key="hist_delete_confirm"):
                 db.delete_run(run_id)

@@ -33,9 +33,9 @@ for pid, config in PROVIDERS.items():
         )
     elif config.local:
         status = (
-            ("running", ":material/dns:")
+            ("server running", ":material/dns:")
             if local.get(pid) and local[pid].live
-            else ("not running", ":material/cloud_off:")
+            else ("server not running", ":material/cloud_off:")
         )
     elif config.needs_key and not resolved.key:
         status = ("no key", ":material/key_off:")
@@ -52,11 +52,11 @@ for pid, config in PROVIDERS.items():
             listed = local.get(pid)
             if listed is not None and listed.live:
                 st.success(
-                    f"Found {len(listed.models)} models: {', '.join(m.id for m in listed.models[:8])}",
+                    f"Found {len(listed.models)} models: {ui.md(', '.join(m.id for m in listed.models[:8]))}",
                     icon=":material/dns:",
                 )
             elif listed is not None and listed.message:
-                st.info(listed.message, icon=":material/cloud_off:")
+                st.info(ui.md(listed.message), icon=":material/cloud_off:")
         if config.base_url_editable:
             ui.base_url_box(pid, st, "set")
         if pid == "azure":
@@ -82,7 +82,6 @@ for pid, config in PROVIDERS.items():
                 + (f" · environment variable `{config.key_env}`" if config.key_env else "")
             )
         c = st.columns(3)
-        remembered = pid in store.names()
         if config.needs_key or pid == "custom":
             if (
                 resolved.key
@@ -91,24 +90,26 @@ for pid, config in PROVIDERS.items():
                     "Remember on this computer",
                     icon=":material/lock:",
                     key=f"set_remember_{pid}",
-                    help="Stored encrypted in your Handai folder, readable only by you.",
                 )
             ):
                 store.set(pid, resolved.key)
-                st.toast(f"{config.name} key {mask_key(resolved.key)} remembered (encrypted).")
+                st.toast(ui.md(f"{config.name} key {mask_key(resolved.key)} remembered (encrypted)."))
                 st.rerun()
+            remembered = pid in store.names()
             if remembered and c[2].button(
                 "Forget remembered key", icon=":material/lock_open:", key=f"set_forget_{pid}"
             ):
                 store.forget(pid)
                 st.rerun()
+            if remembered or (resolved.key and resolved.source == "session"):
+                st.caption(f":material/lock: {ui.md(store.describe())}")
         if c[0].button("Test connection", icon=":material/network_check:", key=f"set_test_{pid}"):
             with st.spinner("Testing…"):
                 st.session_state[f"set_tested_{pid}"] = ui.test_provider(ui.connection(pid))
             st.rerun()
         if tested is not None:
             (st.success if tested.ok else st.error)(
-                tested.message, icon=":material/check_circle:" if tested.ok else ":material/error:"
+                ui.md(tested.message), icon=":material/check_circle:" if tested.ok else ":material/error:"
             )
 
 st.subheader("Prices", anchor=False)

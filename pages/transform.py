@@ -4,15 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import handai_ui as ui
-from handai_io import (
-    SUPPORTED_EXTENSIONS,
-    FileReadError,
-    LoadedTable,
-    ReadOptions,
-    content_hash,
-    read_table,
-    sample_dataset,
-)
+from handai_io import SUPPORTED_EXTENSIONS, ReadOptions, sample_dataset
 from handai_prompts import (
     TemplateError,
     build_messages,
@@ -21,34 +13,13 @@ from handai_prompts import (
     user_message,
     validate_template,
 )
-from providers import MissingEndpointError, MissingKeyError, check_key_format
+from providers import check_key_format
 
 choice = ui.frame()
 st.title("Transform", anchor=False)
 st.caption("Run one instruction on every row of a table.")
 
-
-def load(data: bytes, name: str, options: ReadOptions) -> LoadedTable | None:
-    """Read an upload once per content + options; a bad file shows one message and nothing else."""
-    cache_key = (content_hash(data), name, repr(options))
-    cached = st.session_state.get("tf_table")
-    if cached and cached[0] == cache_key:
-        return cached[1]
-    try:
-        table = read_table(data, name, options)
-    except FileReadError as exc:
-        st.session_state.pop("tf_table", None)
-        st.error(str(exc), icon=":material/error:")
-        return None
-    st.session_state["tf_table"] = (cache_key, table, content_hash(data), name)
-    return table
-
-
-def forget_upload() -> None:
-    """The user removed the file: forget it (leaving the page keeps it)."""
-    st.session_state.pop("tf_table", None)
-
-
+UPLOAD = "tf_upload_read"
 KEPT = (
     "tf_sample",
     "tf_encoding",
@@ -58,28 +29,29 @@ KEPT = (
     "tf_mode",
     "tf_template",
     "tf_columns",
+    "tf_labelled",
     "tf_test_rows",
     "tf_budget",
     "tf_no_cache",
 )
 ui.keep(*KEPT)
 
-
 # -- 1. data --------------------------------------------------------------------------------------
 st.subheader("1 · Data", anchor=False)
-upload = st.file_uploader(
+uploaded = st.file_uploader(
     "Upload a table",
     type=list(SUPPORTED_EXTENSIONS),
     key="tf_upload",
     help="CSV, TSV, TXT, Excel (XLSX, XLS), JSON, JSONL or Parquet.",
-    on_change=forget_upload,
+    on_change=ui.forget_upload,
+    args=(UPLOAD,),
 )
-use_sample = st.toggle("Use the sample dataset instead", key="tf_sample", disabled=upload is not None)
-table: LoadedTable | None = None
+use_sample = st.toggle("Use the sample dataset instead", key="tf_sample", disabled=uploaded is not None)
+upload: ui.Upload | None = None
 df: pd.DataFrame | None = None
+descriptions: dict[str, str] = {}
 input_name, input_hash = "", ""
-if upload is not None:
-    data = upload.getvalue()
+if uploaded is not None:
     with st.expander("Reading options", icon=":material/tune:"):
         c = st.columns(4)
         encoding = c[0].selectbox(
@@ -96,28 +68,28 @@ if upload is not None:
         skip_rows=None if skip is None else int(skip),
         sheet=st.session_state.get("tf_sheet"),
     )
-    table = load(data, upload.name, options)
-    if table is not None and table.sheets:
-        sheet_slot.selectbox("Sheet", table.sheets, key="tf_sheet")
-    if table is not None:
-        df, input_name, input_hash = table.df, upload.name, st.session_state["tf_table"][2]
-        for note in table.notes:
-            st.caption(f":material/info: {note}")
-elif st.session_state.get("tf_table"):
-    _, table, input_hash, input_name = st.session_state["tf_table"]
-    df = table.df
+    upload = ui.read_upload(UPLOAD, uploaded.getvalue(), uploaded.name, options)
+    if upload is not None:
+        if upload.table.sheets:
+            sheet_slot.selectbox("Sheet", upload.table.sheets, key="tf_sheet")
+        for note in upload.table.notes:  # what the reader guessed: header row, survey export, encoding…
+            st.caption(f":material/info: {ui.md(note)}")
+elif upload := ui.earlier_upload(UPLOAD):
     c = st.columns([4, 1], vertical_alignment="center")
-    c[0].caption(f":material/description: Using **{input_name}**, uploaded earlier in this session.")
+    c[0].caption(f":material/description: Using **{ui.md(upload.name)}**, uploaded earlier in this session.")
     if c[1].button("Clear", icon=":material/close:", key="tf_clear"):
-        forget_upload()
+        ui.forget_upload(UPLOAD)
         st.rerun()
 elif use_sample:
     df, input_name, input_hash = sample_dataset(), "sample_reviews.csv", "sample"
+if upload is not None:
+    df, input_name, input_hash = upload.table.df, upload.name, upload.digest
+    descriptions = upload.table.descriptions
 
 if df is None:
     st.info("Upload a file, or turn on the sample dataset, to begin.", icon=":material/upload_file:")
 else:
-    st.caption(f"**{input_name}** · {len(df):,} rows × {len(df.columns)} columns")
+    st.caption(f"**{ui.md(input_name)}** · {len(df):,} rows × {len(df.columns)} columns")
     st.dataframe(df.head(200), width="stretch", height=240)
     if len(df) > 200:
         st.caption("Preview of the first 200 rows; every row is processed.")
@@ -137,6 +109,7 @@ if df is not None and len(df.columns):
     )
     template = None
     chosen = columns
+    label_problem = None
     if mode == "Template":
         template = st.text_area(
             "Row template",
@@ -146,7 +119,22 @@ if df is not None and len(df.columns):
             help="Use {column} for a cell's value; {{ and }} for literal braces.",
         )
     else:
-        chosen = st.multiselect("Columns sent to the model", columns, default=columns, key="tf_columns")
+        chosen = st.multiselect(
+            "Columns sent to the model",
+            columns,
+            default=columns,
+            key="tf_columns",
+            format_func=lambda column: ui.column_label(column, descriptions),
+        )
+        if descriptions and st.checkbox(
+            "Label the values sent with their question text",
+            key="tf_labelled",
+            help="Each value is sent on its own line as “question text (column): value” instead of as JSON.",
+        ):
+            try:
+                template = ui.labelled_template(chosen, descriptions)
+            except TemplateError as exc:
+                label_problem = str(exc)
     with st.expander("Output fields (optional)", icon=":material/data_object:"):
         st.caption("Define fields to get one column each (the reply is asked for as JSON).")
         schema = ui.schema_editor("tf_fields", [])
@@ -154,6 +142,8 @@ if df is not None and len(df.columns):
     problem = None
     if not prompt.strip():
         problem = "Write an instruction first."
+    elif label_problem:
+        problem = label_problem
     elif mode == "Template":
         if not (template or "").strip():
             problem = "Write the row template, or send columns as JSON."
@@ -180,14 +170,14 @@ if df is not None and len(df.columns):
         fields = len(schema["fields"]) if schema else 0
         st.caption(ui.estimate_caption(len(df), per_row, choice, fields, input_hash))
     else:
-        st.caption(f":material/info: {problem}")
+        st.caption(f":material/info: {ui.md(problem)}")
 
     # -- 3. run -----------------------------------------------------------------------------------
     st.subheader("3 · Run", anchor=False)
     conn = ui.connection(choice.provider)
     check = check_key_format(choice.provider, conn.api_key)
     if check.level == "warning":
-        st.warning(check.message, icon=":material/warning:")
+        st.warning(ui.md(check.message), icon=":material/warning:")
     c = st.columns([1, 1, 2], vertical_alignment="bottom")
     test_rows = c[0].number_input("Test rows", 1, max(1, len(df)), min(5, len(df)), key="tf_test_rows")
     with st.expander("Cost controls", icon=":material/savings:"):
@@ -223,8 +213,9 @@ if df is not None and len(df.columns):
             use_cache=use_cache,
             budget_usd=budget,
         )
-        try:
-            run_id = ui.engine().create_transform_run(
+        started = ui.submit_run(
+            "transform",
+            lambda: ui.engine().create_transform_run(
                 df,
                 settings,
                 conn,
@@ -233,11 +224,10 @@ if df is not None and len(df.columns):
                 session_id=ui.session_id(),
                 name="Test run" if test else "",
                 limit_rows=int(test_rows) if test else None,
-            )
-            ui.start_run("transform", run_id, conn)
-        except (MissingKeyError, MissingEndpointError, TemplateError, ValueError) as exc:
-            st.error(str(exc), icon=":material/error:")
-        else:
+            ),
+            conn,
+        )
+        if started:
             st.rerun()
 
 # -- progress and results -----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from handai_db import Database, default_url
+from handai_db import ACTIVE_STATUSES, Database, default_url
 from tests.conftest import ROOT
 
 APP = str(ROOT / "handai_app.py")
@@ -36,22 +36,35 @@ def use_fake_server(at: AppTest, llm) -> None:
 
 
 def wait_for_run(run_id: int, timeout: float = 30) -> None:
+    """Until the run is no longer active; fails, saying so, after `timeout` seconds."""
     db = Database(default_url())
-    deadline = time.time() + timeout
-    while db.get_run(run_id).status in ("queued", "running") and time.time() < deadline:
-        time.sleep(0.1)
-    db.close()
+    try:
+        deadline = time.monotonic() + timeout
+        while (status := db.get_run(run_id).status) in ACTIVE_STATUSES:
+            if time.monotonic() > deadline:
+                pytest.fail(f"run {run_id} still {status} after {timeout}s")
+            time.sleep(0.1)
+    finally:
+        db.close()
 
 
 def no_exceptions(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
-@pytest.mark.parametrize("page", ["pages/transform.py", "pages/generate.py", "pages/history.py", "pages/settings.py"])
-def test_every_page_loads_with_an_empty_database(app, page):
+@pytest.mark.parametrize(
+    ("page", "title"),
+    [
+        ("pages/transform.py", "Transform"),
+        ("pages/generate.py", "Generate"),
+        ("pages/history.py", "History"),
+        ("pages/settings.py", "Settings"),
+    ],
+)
+def test_every_page_loads_with_an_empty_database(app, page, title):
     app.switch_page(page).run()
     no_exceptions(app)
-    assert app.title[0].value in ("Transform", "Generate", "History", "Settings")
+    assert [t.value for t in app.title] == [title]
 
 
 def test_upload_run_and_see_results_then_history(app, llm):

@@ -30,6 +30,7 @@ from streamlit.testing.v1 import AppTest
 
 import handai_io
 from handai_io import FileReadError, export_bytes, read_table
+from handai_ui.text import md
 from tests.conftest import ROOT
 
 APP = str(ROOT / "handai_app.py")
@@ -456,7 +457,7 @@ def test_hostile_file(build, expected):
 
 @pytest.fixture
 def one_megabyte_limit(monkeypatch):
-    monkeypatch.setattr(handai_io, "MAX_UPLOAD_BYTES", 2**20)
+    monkeypatch.setattr(handai_io.sources, "MAX_UPLOAD_BYTES", 2**20)
 
 
 OVERSIZED = b"id,text\n" + b"1,abcdefghijklmnopqrstuvwxyz\n" * 60_000  # 1.7 MB
@@ -623,9 +624,10 @@ def app() -> AppTest:
 
 
 def expected_message(data: bytes, name: str) -> str:
+    """The reader's message as the page shows it: made literal for Markdown."""
     with pytest.raises(FileReadError) as caught:
         read_table(data, name)
-    return str(caught.value)
+    return md(caught.value)
 
 
 WORST = [

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from handai_db import RunStatus
 from tests.e2e.conftest import ARTIFACTS, StreamlitServer, in_ci
 
 try:
@@ -183,7 +184,7 @@ def run_heading(page: Page, run_id: int):
     return page.get_by_role("heading", name=re.compile(rf"^Run #{run_id}\b"))
 
 
-def expect_run(page: Page, run_id: int, status: str | None = None, timeout: float = 20_000) -> None:
+def expect_run(page: Page, run_id: int, status: RunStatus | None = None, timeout: float = 20_000) -> None:
     expect(run_heading(page, run_id)).to_be_visible(timeout=timeout)
     if status:
         expect(page.get_by_text(re.compile(rf"\b{status} · Custom"))).to_be_visible(timeout=timeout)
@@ -191,7 +192,7 @@ def expect_run(page: Page, run_id: int, status: str | None = None, timeout: floa
 
 def expect_completed(page: Page, run_id: int, rows: int) -> None:
     """Completion as the user reads it: the run's caption, the bar's label and the counters."""
-    expect_run(page, run_id, "completed", timeout=RUN_TIMEOUT)
+    expect_run(page, run_id, RunStatus.COMPLETED, timeout=RUN_TIMEOUT)
     expect(page.get_by_test_id("stProgress").get_by_text(f"{rows:,} of {rows:,} rows")).to_be_visible()
     expect(metric(page, "Succeeded")).to_contain_text(f"{rows:,}")
     expect(metric(page, "Failed")).to_contain_text("0")
@@ -254,12 +255,29 @@ def url_run(url: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def start_full_run(page: Page, rows: int) -> int:
+def start_full_run(page: Page, rows: int, timeout: float = 20_000) -> int:
     """Click "Run all N rows"; return the new run's id (from the URL, where the page puts it)."""
     shown = url_run(page.url)
     page.get_by_role("button", name=f"Run all {rows:,} rows").click()
-    page.wait_for_url(lambda url: url_run(url) not in (None, shown))
+    try:
+        page.wait_for_url(lambda url: url_run(url) not in (None, shown), timeout=timeout)
+    except PlaywrightTimeout:
+        pytest.fail(f"no new run in the URL {timeout / 1000:.0f} s after clicking Run all (URL: {page.url})")
     return url_run(page.url)
+
+
+def wait_for_rows(server: StreamlitServer, run_id: int, rows: int, timeout: float = 30) -> int:
+    """Poll the ledger until `rows` rows of the run succeeded; fails, saying how far it got."""
+    db = ledger(server)
+    try:
+        deadline = time.monotonic() + timeout
+        while (done := db.run_counts(run_id).succeeded) < rows:
+            if time.monotonic() > deadline:
+                pytest.fail(f"run {run_id} had {done} of the {rows} rows waited for after {timeout:.0f} s")
+            time.sleep(0.1)  # short polling of the ledger
+        return done
+    finally:
+        db.close()
 
 
 # -- tests ----------------------------------------------------------------------------------------------
@@ -299,7 +317,7 @@ def test_upload_test_run_full_run_across_pages_and_download(app_server, new_page
     before = len(llm.requests())
     run_id = start_full_run(page, ROWS)
     assert run_id == 2
-    expect_run(page, run_id, "running")
+    expect_run(page, run_id, RunStatus.RUNNING)
     expect(metric(page, "Concurrency")).to_contain_text(f"/{CONCURRENCY}")
     shot(page, "full-run-started", at=run_heading(page, run_id))
 
@@ -314,9 +332,9 @@ def test_upload_test_run_full_run_across_pages_and_download(app_server, new_page
     shot(page, "back-on-transform", at=run_heading(page, run_id))
     assert first_seen < ROWS, "the run finished before the page switch; raise LATENCY_MS"
     deadline = time.monotonic() + 15
-    while rows_done(page) == first_seen and time.monotonic() < deadline:
+    while rows_done(page) == first_seen:
+        assert time.monotonic() < deadline, "progress did not move in 15 s after coming back to Transform"
         page.wait_for_timeout(200)  # short polling: the progress fragment reruns every second
-    assert rows_done(page) > first_seen, "progress did not move after coming back to Transform"
     expect_completed(page, run_id, ROWS)
     shot(page, "full-run-done", at=run_heading(page, run_id))
 
@@ -349,13 +367,13 @@ def test_reload_and_reopen_mid_run_find_the_run(app_server, new_page, llm):
     set_concurrency(page, CONCURRENCY)
     llm.configure(latency_ms=LATENCY_MS)
     run_id = start_full_run(page, ROWS)
-    expect_run(page, run_id, "running")
+    expect_run(page, run_id, RunStatus.RUNNING)
     shot(page, "running", at=run_heading(page, run_id))
 
     page.reload()
     expect_run(page, run_id)
     assert rows_done(page) < ROWS, "the run finished before the reload; raise LATENCY_MS"
-    expect_run(page, run_id, "running")
+    expect_run(page, run_id, RunStatus.RUNNING)
     shot(page, "after-reload", at=run_heading(page, run_id))
 
     page.context.close()
@@ -381,25 +399,23 @@ def test_server_killed_mid_run_resumes_from_history(app_server, new_page, llm):
     set_concurrency(page, CONCURRENCY)
     llm.configure(latency_ms=LATENCY_MS)
     run_id = start_full_run(page, ROWS)
-    expect_run(page, run_id, "running")
+    expect_run(page, run_id, RunStatus.RUNNING)
     shot(page, "running", at=run_heading(page, run_id))
 
+    wait_for_rows(app_server, run_id, 30)
     db = ledger(app_server)
     try:
-        deadline = time.monotonic() + 30
-        while db.run_counts(run_id).succeeded < 30 and time.monotonic() < deadline:
-            time.sleep(0.1)  # short polling of the ledger
-        assert 0 < db.run_counts(run_id).succeeded < ROWS
+        assert db.run_counts(run_id).succeeded < ROWS, "the run finished before the kill; raise LATENCY_MS"
         app_server.kill()
         shot(page, "server-killed", settle=False)  # disconnected: it will not settle
         recorded = {r.request for r in db.results(run_id, statuses=["succeeded"])}
         assert 0 < len(recorded) < ROWS
-        assert db.get_run(run_id).status == "running"  # nobody could say otherwise yet
+        assert db.get_run(run_id).status == RunStatus.RUNNING  # nobody could say otherwise yet
 
         app_server.start()
         page.goto(f"{app_server.url}/history")
         expect(page.get_by_role("heading", name="History", exact=True)).to_be_visible(timeout=30_000)
-        expect_run(page, run_id, "interrupted")
+        expect_run(page, run_id, RunStatus.INTERRUPTED)
         expect(page.get_by_text("The process running this run stopped before it finished.")).to_be_visible()
         shot(page, "history-list")
         listed, actual = db.get_run(run_id).succeeded, db.run_counts(run_id).succeeded
@@ -468,8 +484,38 @@ def test_two_sessions_run_at_once_on_one_database_and_keys_stay_out_of_the_page(
     db = ledger(app_server)
     try:
         runs = {r.id: r for r in db.list_runs()}
-        assert all(runs[i].status == "completed" and runs[i].succeeded == 60 for i in run_ids)
+        assert all(runs[i].status == RunStatus.COMPLETED and runs[i].succeeded == 60 for i in run_ids)
         assert key not in json.dumps([db.export_run(i) for i in run_ids])
     finally:
         db.close()
     assert "database is locked" not in app_server.log_tail(400)
+
+
+MARKDOWN = "**bold** [link](http://x) <b>"
+
+
+def test_markdown_in_a_file_name_a_column_name_and_an_error_shows_literally(app_server, new_page):
+    """Untrusted text as the browser draws it: no bold, link or HTML made of a file's name, its
+    column names, or a message quoting them."""
+    shot = Shots("markdown-")
+    page = new_page()
+    open_app(page, app_server.url)
+    name = f"{MARKDOWN}.csv"
+    upload(page, name, f'id,"{MARKDOWN}"\n1,hello\n2,"{MARKDOWN}"\n'.encode(), 2)
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_text(f"{name} · 2 rows × 2 columns")).to_be_visible()
+    write_instruction(page, INSTRUCTION)
+    main.get_by_test_id("stButtonGroup").get_by_text("Template", exact=True).click()
+    template = page.get_by_role("textbox", name="Row template")
+    template.fill("{nope}")
+    template.press("Tab")
+    problem = page.get_by_test_id("stCaptionContainer").filter(has_text="The template uses {nope}")
+    expect(problem).to_contain_text(f"Columns: id, {MARKDOWN}")
+    shot(page, "column-in-a-message")
+    chooser = page.get_by_test_id("stFileUploader").locator("input[type=file]")
+    chooser.set_input_files(files=[{"name": name, "mimeType": "text/csv", "buffer": b""}])
+    expect(page.get_by_test_id("stAlert").filter(has_text=name)).to_have_count(1)
+    shot(page, "name-in-an-error")
+    for made in ("a[href*='//x']", "b", "strong:text-is('bold')"):
+        expect(main.locator(made)).to_have_count(0)
+    assert not page.errors, page.errors

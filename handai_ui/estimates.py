@@ -1,0 +1,32 @@
+"""The one-line estimate of a run's tokens, cost and time, shown before it is started."""
+
+from __future__ import annotations
+
+from handai_estimate import estimate_run
+from providers import price_for
+
+from .services import db
+from .sidebar import Choice
+from .text import format_seconds, md
+
+
+def estimate_caption(rows: int, prompt_tokens: float, choice: Choice, fields: int, input_hash: str) -> str:
+    """Tokens, cost and time the run will take, and what the figures are based on (Markdown)."""
+    est = estimate_run(
+        rows,
+        prompt_tokens,
+        concurrency=choice.concurrency,
+        max_tokens=choice.max_tokens,
+        fields=fields,
+        price=price_for(choice.provider, choice.model, overrides=db().get_setting("prices", {})),
+        test_stats=db().latest_test_run_stats(input_hash, choice.provider, choice.model) if input_hash else None,
+    )
+    cost = (
+        "cost unknown (no price for this model; add one in Settings)"
+        if est.cost_usd is None
+        else f"about ${est.cost_usd:,.4f}"
+    )
+    return md(
+        f"Estimate for {est.rows:,} rows: {est.tokens_in:,} tokens in, {est.tokens_out:,} out, {cost}, "
+        f"about {format_seconds(est.seconds)} — {est.basis}."
+    )

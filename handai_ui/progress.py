@@ -1,0 +1,58 @@
+"""A run's progress as the ledger (or the live job) tells it: bar, counters, errors by kind, and
+why it stopped."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import streamlit as st
+
+from handai_db import RunStatus
+from handai_engine import Progress
+from handai_errors import KINDS, ErrorKind
+
+from .services import engine
+from .text import format_seconds, md
+
+STATUS_ICONS = {
+    RunStatus.QUEUED: ":material/schedule:",
+    RunStatus.RUNNING: ":material/progress_activity:",
+    RunStatus.PAUSED: ":material/pause_circle:",
+    RunStatus.STOPPED: ":material/stop_circle:",
+    RunStatus.INTERRUPTED: ":material/warning:",
+    RunStatus.COMPLETED: ":material/check_circle:",
+    RunStatus.FAILED: ":material/error:",
+}
+
+
+def progress_view(run_id: int) -> Progress:
+    """Bar, counters and errors for a run; call inside a fragment that reruns while it runs."""
+    p = engine().progress(run_id)
+    st.progress(p.fraction, text=f"{p.done:,} of {p.total:,} rows")
+    c = st.columns(6)
+    c[0].metric("Succeeded", f"{p.succeeded:,}")
+    c[1].metric("Failed", f"{p.failed:,}")
+    c[2].metric("Retrying", f"{p.retrying:,}")
+    c[3].metric("Rows/s", f"{p.rows_per_s:.1f}")
+    c[4].metric("ETA", "done" if p.status == RunStatus.COMPLETED else format_seconds(p.eta_s) if p.live else "–")
+    c[5].metric("Concurrency", f"{p.concurrency}/{p.max_concurrency}" if p.live else str(p.max_concurrency))
+    cost = "unknown (no price for this model)" if p.cost_usd is None else f"${p.cost_usd:.4f}"
+    st.caption(
+        f"Tokens: {p.tokens_in:,} in, {p.tokens_out:,} out · cost {md(cost)} · "
+        f"calls made {p.calls:,}, saved by the cache {p.cache_hits:,} · elapsed {format_seconds(p.elapsed_s)}"
+        + (f" · {p.rate_limited} rate-limit pauses" if p.rate_limited else "")
+    )
+    errors_by_kind(p.errors_by_kind)
+    if p.stop_reason and p.finished:
+        alert = st.error if p.status == RunStatus.FAILED else st.info
+        alert(md(p.stop_reason), icon=STATUS_ICONS.get(p.status))
+    return p
+
+
+def errors_by_kind(errors: Mapping[str, int]) -> None:
+    for kind, count in sorted(errors.items(), key=lambda kv: -kv[1]):
+        try:
+            info = KINDS[ErrorKind(kind)]
+        except ValueError:
+            info = KINDS[ErrorKind.UNKNOWN]
+        st.warning(f"**{count:,} × {md(info.title)}.** {md(info.action)}", icon=":material/error:")

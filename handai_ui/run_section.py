@@ -1,0 +1,39 @@
+"""The run a page shows, found again after a rerun, a reload or a closed tab, with its controls
+and results."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from .controls import run_controls
+from .results import results_view
+from .services import db
+
+
+def page_run_id(kind: str) -> int | None:
+    """This session's run, the one in the URL (survives reloads), or the newest one still active
+    (so closing the tab and coming back finds it)."""
+    state_key = f"{kind}_run_id"
+    if "run" in st.query_params:
+        try:
+            run = db().get_run(int(st.query_params["run"]))
+        except ValueError:
+            run = None
+        if run is not None and run.kind == kind:
+            st.session_state[state_key] = run.id
+    if st.session_state.get(state_key):
+        return int(st.session_state[state_key])
+    active = [r for r in db().active_runs() if r.kind == kind]
+    if active:
+        st.session_state[state_key] = active[0].id
+        return active[0].id
+    return None
+
+
+def page_run_section(kind: str, *, duplicates: bool = False) -> None:
+    """The page's run, if any: its progress or outcome, actions, and results."""
+    run_id = page_run_id(kind)
+    if run_id is not None:
+        st.divider()
+        run_controls(kind, run_id)
+        results_view(kind, run_id, duplicates=duplicates)

@@ -1,0 +1,35 @@
+"""State that outlives a rerun: the user's choices saved in the ledger's settings (never a key),
+and widget values kept while the user visits other pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from .services import db
+
+
+def saved(name: str, default: Any) -> Any:
+    return db().get_setting(f"ui.{name}", default)
+
+
+def remember(name: str, value: Any) -> None:
+    if saved(name, None) != value:
+        db().set_setting(f"ui.{name}", value)
+
+
+def keep(*keys: str) -> None:
+    """Widget values that survive leaving the page (Streamlit drops a widget's state with its
+    page): restore them from a shadow copy now; `kept` records them again after every change."""
+    for key in keys:
+        shadow = f"_kept_{key}"
+        if key not in st.session_state and shadow in st.session_state:
+            st.session_state[key] = st.session_state[shadow]
+
+
+def kept(*keys: str) -> None:
+    """Record the current values of widgets listed in `keep` (call at the end of the page)."""
+    for key in keys:
+        if key in st.session_state:
+            st.session_state[f"_kept_{key}"] = st.session_state[key]

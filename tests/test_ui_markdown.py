@@ -1,0 +1,182 @@
+"""Untrusted text is never read as Markdown: `md()` on its own, and the pages showing a file
+name, a column name, a file-reading error and a provider's error with Markdown in them."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import streamlit as st
+from hypothesis import given
+from hypothesis import strategies as st_
+from streamlit.testing.v1 import AppTest
+
+from handai_db import ACTIVE_STATUSES, Database, default_url
+from handai_ui.text import WORD_JOINER, md
+from tests.conftest import ROOT
+
+APP = str(ROOT / "handai_app.py")
+MARKDOWN = "**bold** [link](http://x) <b>"
+# What would be read as markup if it reached Markdown unescaped.
+LIVE_MARKUP = ("**bold**", "](http", "<b>")
+ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def rendered(source: str) -> str:
+    """The text CommonMark shows for `source` when it holds no markup but backslash escapes (and
+    invisible word joiners)."""
+    return ESCAPE.sub(r"\1", source).replace(WORD_JOINER, "")
+
+
+def live(source: str, markup: str) -> bool:
+    """`markup` occurs in `source` with its first character not backslash-escaped."""
+    return re.search(r"(?<!\\)(?:\\\\)*" + re.escape(markup), source) is not None
+
+
+def shows_literally(source: str, text: str) -> bool:
+    return text in rendered(source) and not any(live(source, m) for m in LIVE_MARKUP)
+
+
+# -- md() -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text",
+    [
+        MARKDOWN,
+        "# heading\n- item\n1. first\n> quote\n---\n| a | b |",
+        ":red[colour] :material/home: :smile: $x^2$ ~~gone~~ `code` _em_",
+        "see www.example.com or me@example.com or https://example.com &amp; <!-- c -->",
+        "C:\\path\\file_name.csv",
+    ],
+)
+def test_md_escapes_every_markup_and_renders_the_same_text(text):
+    source = md(text)
+    assert rendered(source) == text
+    for markup in (
+        "**",
+        "](",
+        "<b",
+        "<!",
+        "`c",
+        "~~",
+        ":red",
+        ":material",
+        ":smile",
+        "$x",
+        "&amp",
+        "www.",
+        "_em",
+        "@e",
+    ):
+        assert not live(source, markup), (markup, source)
+    for line in source.splitlines():
+        assert not re.match(r"\s*([#>+\-=|:]|\d+[.)])", line), line
+
+
+def test_md_leaves_ordinary_text_as_it_is():
+    for text in (
+        "reviews.csv",
+        "Columns: id, text",
+        "The file 'x.csv' is empty. Check it.",
+        "sk-proj-…abcd (typed)",
+        'a flat list such as [{"id": 1}, …] at 12:30 < 5',
+        "C:\\path\\file name",
+    ):
+        assert md(text) == text
+
+
+@given(st_.text())
+def test_md_round_trips_any_text(text):
+    assert rendered(md(text)) == text
+
+
+# -- the pages ----------------------------------------------------------------------------------
+@pytest.fixture
+def app(llm) -> AppTest:
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    return at
+
+
+def widget(at: AppTest, kind: str, key: str):
+    return next(w for w in getattr(at, kind) if w.key == key)
+
+
+def texts(at: AppTest) -> list[str]:
+    """Every element and label that Streamlit renders as Markdown."""
+    parts = [
+        e.value
+        for kind in ("title", "subheader", "caption", "markdown", "error", "warning", "info", "success")
+        for e in getattr(at, kind)
+    ]
+    parts += [e.label for e in at.expander]
+    parts += [
+        w.label
+        for kind in ("text_input", "text_area", "selectbox", "multiselect", "button", "checkbox")
+        for w in getattr(at, kind)
+    ]
+    return parts
+
+
+def assert_no_live_markup(at: AppTest) -> None:
+    shown = [t for t in texts(at) if any(live(t, m) for m in LIVE_MARKUP)]
+    assert not shown, shown
+
+
+def test_a_file_and_a_column_named_in_markdown_show_literally(app):
+    name = f"{MARKDOWN}.csv"
+    data = f'id,"{MARKDOWN}"\n1,hello\n2,"{MARKDOWN} in a cell"\n'.encode()
+    app.file_uploader[0].set_value((name, data, "text/csv")).run()
+    assert not app.exception, [e.value for e in app.exception]
+    caption = next(c.value for c in app.caption if "2 rows × 2 columns" in c.value)
+    assert shows_literally(caption, name), caption
+    assert list(app.dataframe[0].value.columns) == ["id", MARKDOWN]
+    # A template naming a missing column: the message lists the columns, Markdown and all.
+    widget(app, "text_area", "tf_prompt").set_value("Classify.").run()
+    widget(app, "segmented_control", "tf_mode").set_value("Template").run()
+    widget(app, "text_area", "tf_template").set_value("{nope}").run()
+    problem = next(c.value for c in app.caption if "nope" in c.value)
+    assert shows_literally(problem, MARKDOWN), problem
+    assert_no_live_markup(app)
+
+
+def test_a_file_reading_error_naming_the_file_shows_it_literally(app):
+    name = f"{MARKDOWN}.csv"
+    app.file_uploader[0].set_value((name, b"", "text/csv")).run()
+    assert not app.exception
+    assert len(app.error) == 1
+    assert shows_literally(app.error[0].value, name), app.error[0].value
+    assert_no_live_markup(app)
+
+
+def test_a_model_named_in_markdown_shows_literally_through_a_failed_run(app, llm):
+    """The model's name reaches the run's caption, its stop reason and the row errors; the fake
+    server rejects the unknown model, so the run fails."""
+    llm.configure(strict_models=True)
+    db = Database(default_url())
+    db.set_setting("ui.model.custom", MARKDOWN)  # as if typed into the model box earlier
+    widget(app, "selectbox", "handai_provider").set_value("custom").run()
+    widget(app, "text_input", "handai_base_url_custom").set_value(llm.url).run()
+    assert widget(app, "selectbox", "handai_model_pick_custom").value == MARKDOWN
+    app.file_uploader[0].set_value(("in.csv", b"id,t\n1,a\n2,b\n", "text/csv")).run()
+    widget(app, "text_area", "tf_prompt").set_value("Echo.").run()
+    widget(app, "button", "tf_full").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    run_id = int(app.query_params["run"])
+    try:
+        for _ in range(300):
+            if db.get_run(run_id).status not in ACTIVE_STATUSES:
+                break
+            app.run()  # polling by rerunning (AppTest does not fire run_every)
+        else:
+            pytest.fail(f"run {run_id} did not finish")
+        assert db.run_counts(run_id).failed == 2
+    finally:
+        db.close()
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    caption = next(c.value for c in app.caption if "· Custom" in c.value)
+    assert shows_literally(caption, f"Custom (OpenAI-compatible) / {MARKDOWN}"), caption
+    assert app.error or app.warning  # the failure is said
+    assert_no_live_markup(app)
