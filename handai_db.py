@@ -69,6 +69,14 @@ class RunStatus(StrEnum):
         return self in ACTIVE_STATUSES
 
 
+class RowStatus(StrEnum):
+    """A result row (one input row's cell): written `pending` before the first call."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
 S = RunStatus
 # from → the statuses a run may move to. `running` is entered only by a process that claims the
 # run; a run that is no longer `running` is never written `completed` by its (late) owner.
@@ -128,7 +136,7 @@ class Run(Base):
     input_columns: Mapped[list[Any]] = mapped_column(default=list)
     concurrency: Mapped[int] = mapped_column(Integer, default=16)
     max_retries: Mapped[int] = mapped_column(Integer, default=3)
-    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=RunStatus.QUEUED.value, index=True)
     stop_reason: Mapped[str | None] = mapped_column(Text)
     total_rows: Mapped[int] = mapped_column(Integer, default=0)
     succeeded: Mapped[int] = mapped_column(Integer, default=0)
@@ -158,7 +166,7 @@ class Result(Base):
     request: Mapped[str | None] = mapped_column(Text)
     raw: Mapped[str | None] = mapped_column(Text)
     parsed: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default=RowStatus.PENDING.value)
     error_kind: Mapped[str | None] = mapped_column(String(40))
     error_message: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -417,13 +425,13 @@ class Database:
     def create_run(self, rows: Iterable[dict[str, Any]], **fields: Any) -> int:
         """Write the run and one pending result per row, before any call is made."""
         with self.session() as s, s.begin():
-            run = Run(status="queued", **fields)
+            run = Run(status=RunStatus.QUEUED.value, **fields)
             s.add(run)
             s.flush()
             batch: list[dict[str, Any]] = []
             total = 0
             for index, row in enumerate(rows):
-                batch.append({"run_id": run.id, "row_index": index, "input": row, "status": "pending"})
+                batch.append({"run_id": run.id, "row_index": index, "input": row, "status": RowStatus.PENDING.value})
                 total += 1
                 if len(batch) >= 5000:
                     s.execute(insert(Result), batch)
@@ -567,7 +575,9 @@ class Database:
         return interrupted
 
     # -- results --------------------------------------------------------------------------------
-    def rows_to_run(self, run_id: int, statuses: Sequence[str] = ("pending", "failed")) -> list[PendingRow]:
+    def rows_to_run(
+        self, run_id: int, statuses: Sequence[RowStatus] = (RowStatus.PENDING, RowStatus.FAILED)
+    ) -> list[PendingRow]:
         stmt = (
             select(Result.id, Result.row_index, Result.input)
             .where(Result.run_id == run_id, Result.status.in_(statuses))
@@ -576,12 +586,12 @@ class Database:
         with self.session() as s:
             return [PendingRow(r.id, r.row_index, r.input) for r in s.execute(stmt)]
 
-    def reset_rows(self, run_id: int, statuses: Sequence[str] = ("failed",)) -> int:
+    def reset_rows(self, run_id: int, statuses: Sequence[RowStatus] = (RowStatus.FAILED,)) -> int:
         """Put rows back to pending (retry-failed), keeping their attempt counts for the record."""
         stmt = (
             update(Result)
             .where(Result.run_id == run_id, Result.status.in_(statuses))
-            .values(status="pending", error_kind=None, error_message=None)
+            .values(status=RowStatus.PENDING.value, error_kind=None, error_message=None)
         )
         with self._write_lock, self.session() as s, s.begin():
             return s.execute(stmt).rowcount
@@ -620,7 +630,7 @@ class Database:
         finals = [o for o in outcomes if o.status is not None]
         spending = [o for o in outcomes if o.status is None]
         costs = [o.cost_usd for o in outcomes if o.cost_usd is not None]
-        fresh = [o for o in finals if o.status == "succeeded" and o.cache_key and not o.cached]
+        fresh = [o for o in finals if o.status == RowStatus.SUCCEEDED and o.cache_key and not o.cached]
         with self._write_lock, self.engine.begin() as conn:
             if finals:
                 conn.execute(
@@ -643,8 +653,8 @@ class Database:
                     calls=Run.calls + sum(o.calls for o in outcomes),
                     cache_hits=Run.cache_hits + sum(1 for o in finals if o.cached),
                     cost_usd=func.coalesce(Run.cost_usd, 0.0) + sum(costs) if costs else Run.cost_usd,
-                    succeeded=_count_rows(run_id, "succeeded"),
-                    failed=_count_rows(run_id, "failed"),
+                    succeeded=_count_rows(run_id, RowStatus.SUCCEEDED),
+                    failed=_count_rows(run_id, RowStatus.FAILED),
                     heartbeat_at=now,
                 )
             )
@@ -689,7 +699,7 @@ class Database:
                     Run.provider == provider,
                     Run.model == model,
                     Run.name == "Test run",
-                    Run.status == "completed",
+                    Run.status == RunStatus.COMPLETED,
                 )
                 .order_by(Run.id.desc())
                 .limit(1)
@@ -703,7 +713,7 @@ class Database:
                     func.avg(Result.tokens_out),
                     func.avg(Result.latency_ms),
                     func.count(),
-                ).where(Result.run_id == run_id, Result.status == "succeeded", Result.cached.is_(False))
+                ).where(Result.run_id == run_id, Result.status == RowStatus.SUCCEEDED, Result.cached.is_(False))
             ).one()
         if not row[3]:
             return None
@@ -724,16 +734,16 @@ class Database:
             kinds = dict(
                 s.execute(
                     select(Result.error_kind, func.count())
-                    .where(Result.run_id == run_id, Result.status == "failed")
+                    .where(Result.run_id == run_id, Result.status == RowStatus.FAILED)
                     .group_by(Result.error_kind)
                 ).all()
             )
             run = s.get(Run, run_id)
         return RunCounts(
             total=sum(by_status.values()),
-            pending=by_status.get("pending", 0),
-            succeeded=by_status.get("succeeded", 0),
-            failed=by_status.get("failed", 0),
+            pending=by_status.get(RowStatus.PENDING, 0),
+            succeeded=by_status.get(RowStatus.SUCCEEDED, 0),
+            failed=by_status.get(RowStatus.FAILED, 0),
             tokens_in=run.tokens_in if run else 0,
             tokens_out=run.tokens_out if run else 0,
             errors_by_kind={str(k): v for k, v in kinds.items()},
@@ -781,7 +791,7 @@ class Database:
                         output_keys.setdefault(key, None)
                         record[_output_name(key, run.input_columns)] = _cell(value)
                 else:
-                    fallback = row.raw if row.status == "succeeded" else None
+                    fallback = row.raw if row.status == RowStatus.SUCCEEDED else None
                     record["ai_output"] = (row.parsed or {}).get("output", fallback)
                 record["ai_status"] = row.status
                 record["ai_error"] = row.error_message
@@ -817,7 +827,7 @@ class Database:
         """One row per run with the figures the History charts need."""
         latency = (
             select(Result.run_id, func.avg(Result.latency_ms).label("avg_latency_ms"))
-            .where(Result.status == "succeeded")
+            .where(Result.status == RowStatus.SUCCEEDED)
             .group_by(Result.run_id)
             .subquery()
         )
@@ -839,7 +849,9 @@ class Database:
             return pd.DataFrame(s.execute(stmt).mappings().all())
 
     def error_kind_totals(self) -> dict[str, int]:
-        stmt = select(Result.error_kind, func.count()).where(Result.status == "failed").group_by(Result.error_kind)
+        stmt = (
+            select(Result.error_kind, func.count()).where(Result.status == RowStatus.FAILED).group_by(Result.error_kind)
+        )
         with self.session() as s:
             return {str(k): v for k, v in s.execute(stmt).all()}
 
@@ -870,7 +882,7 @@ def _spent_params(o: RowOutcome) -> dict[str, Any]:
     return {"b_id": o.result_id, "add_in": o.tokens_in, "add_out": o.tokens_out, "add_cost": o.cost_usd}
 
 
-def _count_rows(run_id: int, status: str) -> Any:
+def _count_rows(run_id: int, status: RowStatus) -> Any:
     """A run's row count in one status, as a subquery, so History's figures stay live mid-run."""
     return (
         select(func.count())
@@ -944,4 +956,7 @@ __all__ = [
     "default_url",
     "owner_id",
     "RUN_STATUSES",
+    "RowStatus",
+    "RunStatus",
+    "RunControl",
 ]

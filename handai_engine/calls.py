@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from handai_db import PendingRow, RowOutcome
+from handai_db import PendingRow, RowOutcome, RowStatus
 from handai_prompts import build_messages, user_message
 
 from .settings import SentRequest
@@ -52,7 +52,7 @@ class Call:
         if cost is not None:
             self.cost = (self.cost or 0.0) + cost
 
-    def outcome(self, status: str | None, **values: Any) -> RowOutcome:
+    def outcome(self, status: RowStatus | None, **values: Any) -> RowOutcome:
         """The row's outcome carrying what was spent since the last write, which it then clears."""
         outcome = RowOutcome(
             self.result_id,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from handai_db import RunStatus
+from handai_db import RowStatus, RunStatus
 from handai_errors import ClassifiedError, ErrorKind, ReplyError, classify, redact
 from handai_prompts import parse_reply
 from providers import Connection, Price, describe_error
@@ -230,7 +230,7 @@ class Pool:
             self.progress.cache_hits += 1
         self.writer.put(
             call.outcome(
-                "succeeded",
+                RowStatus.SUCCEEDED,
                 raw=reply.raw,
                 parsed=reply.parsed,
                 latency_ms=latency_ms,
@@ -248,7 +248,7 @@ class Pool:
         message = f"{err.user_text()} ({err.detail})" if detail else err.user_text()
         self.writer.put(
             call.outcome(
-                "failed",
+                RowStatus.FAILED,
                 raw=raw,
                 error_kind=err.kind.value,
                 error_message=redact(message, [self.conn.api_key]),

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from handai_db import Database, Run, RunControl, RunStatus, owner_id
+from handai_db import Database, RowStatus, Run, RunControl, RunStatus, owner_id
 from handai_errors import ErrorKind, RunStartError, redact
 from handai_prompts import clean_record, generation_prompts, generation_rows, validate_template
 from providers import Connection, check_connection, describe_error, make_client, price_for
@@ -27,6 +27,8 @@ from .progress import Progress
 from .settings import RunSettings, SentRequest
 from .writer import BatchWriter
 
+# Resume sends every row not yet succeeded.
+RESUMED = (RowStatus.PENDING, RowStatus.FAILED)
 # Copied when a run is re-run with the same settings.
 _CLONED_FIELDS = (
     "kind",
@@ -171,7 +173,7 @@ class Engine:
         return run
 
     # -- controlling runs -----------------------------------------------------------------------
-    def start(self, run_id: int, conn: Connection, *, statuses: Sequence[str] = ("pending", "failed")) -> None:
+    def start(self, run_id: int, conn: Connection, *, statuses: Sequence[RowStatus] = RESUMED) -> None:
         """Claim the run and send its ledger rows in `statuses` (resume = every row not yet
         succeeded). Raises RunStartError, and leaves no run queued, when it cannot start."""
         try:
@@ -188,14 +190,14 @@ class Engine:
         self.db.log(run_id, "info", f"Started with {run.provider} / {run.model} ({owner_id()}).")
         asyncio.run_coroutine_threadsafe(self._launch(job, run, statuses), self._loop)
 
-    def _new_job(self, run: Run, conn: Connection, statuses: Sequence[str]) -> _Job:
+    def _new_job(self, run: Run, conn: Connection, statuses: Sequence[RowStatus]) -> _Job:
         counts = self.db.run_counts(run.id)
         progress = Progress(
             run.id,
             RunStatus.RUNNING,
             total=counts.total,
             succeeded=counts.succeeded,
-            failed=0 if "failed" in statuses else counts.failed,
+            failed=0 if RowStatus.FAILED in statuses else counts.failed,
             tokens_in=counts.tokens_in,
             tokens_out=counts.tokens_out,
             cost_usd=run.cost_usd,
@@ -208,7 +210,7 @@ class Engine:
         return _Job(run.id, conn, progress, progress_base=progress.done)
 
     def resume(self, run_id: int, conn: Connection) -> None:
-        self.start(run_id, conn, statuses=("pending", "failed"))
+        self.start(run_id, conn, statuses=RESUMED)
 
     def retry_failed(self, run_id: int, conn: Connection, **changes: Any) -> None:
         """Send the failed rows again, optionally with changed settings (model, temperature…)."""
@@ -216,8 +218,8 @@ class Engine:
         check_connection(conn)
         if changes:
             self.update_settings(run_id, **changes)
-        self.db.reset_rows(run_id, ("failed",))
-        self.start(run_id, conn, statuses=("pending",))
+        self.db.reset_rows(run_id, (RowStatus.FAILED,))
+        self.start(run_id, conn, statuses=(RowStatus.PENDING,))
 
     def update_settings(self, run_id: int, **changes: Any) -> None:
         """Change what the remaining rows will be sent (model, temperature, budget…): what is
@@ -323,7 +325,7 @@ class Engine:
         self._writer.shutdown(wait=True)
 
     # -- the job --------------------------------------------------------------------------------
-    async def _launch(self, job: _Job, run: Run, statuses: Sequence[str]) -> None:
+    async def _launch(self, job: _Job, run: Run, statuses: Sequence[RowStatus]) -> None:
         try:
             await self._execute(job, run, statuses)
         finally:
@@ -334,7 +336,7 @@ class Engine:
     async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await self._loop.run_in_executor(self._writer, lambda: fn(*args, **kwargs))
 
-    async def _execute(self, job: _Job, run: Run, statuses: Sequence[str]) -> None:
+    async def _execute(self, job: _Job, run: Run, statuses: Sequence[RowStatus]) -> None:
         assert job.conn is not None
         conn = job.conn
         settings = RunSettings.from_run(run)

@@ -59,13 +59,7 @@ def connection(provider: str) -> Connection:
 
 def run_connection(run: Run) -> Connection:
     """The connection a recorded run was made with (its endpoint), with today's key."""
-    return Connection(
-        run.provider,
-        api_key=key_for(run.provider).key,
-        base_url=run.connection.get("base_url"),
-        api_version=run.connection.get("api_version"),
-        deployment=run.connection.get("deployment"),
-    )
+    return Connection.from_record({**run.connection, "provider": run.provider}, key_for(run.provider).key)
 
 
 @st.cache_data(ttl=30, show_spinner=False)

@@ -6,15 +6,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from handai_db import ACTIVE_STATUSES
+from handai_db import ACTIVE_STATUSES, RowStatus
 from handai_io import EXPORT_FORMATS, export_bytes
 from handai_prompts import flag_duplicates
 
 from .inspector import inspector
 from .services import db
 
-# A row's status in the ledger (not a run's: those are handai_db.RunStatus).
-ROW_SUCCEEDED, ROW_FAILED, ROW_PENDING = "succeeded", "failed", "pending"
 SHOWN_ROWS = 5000
 
 
@@ -30,21 +28,24 @@ def results_view(kind: str, run_id: int, *, duplicates: bool = False) -> None:
         outputs = [c for c in frame.columns if c not in ("row", "ai_status", "ai_error", *run.columns)]
         frame["ai_duplicate"] = flag_duplicates(frame[outputs].to_dict(orient="records"))
     status = st.segmented_control(
-        "Show", ["all", ROW_SUCCEEDED, ROW_FAILED, ROW_PENDING], default="all", key=f"{kind}_filter_{run_id}"
+        "Show",
+        ["all", RowStatus.SUCCEEDED, RowStatus.FAILED, RowStatus.PENDING],
+        default="all",
+        key=f"{kind}_filter_{run_id}",
     )
     shown = frame if status in (None, "all") else frame[frame["ai_status"] == status]
     kinds = db().run_counts(run_id).errors_by_kind
-    if kinds and status in (None, "all", ROW_FAILED):
+    if kinds and status in (None, "all", RowStatus.FAILED):
         chosen = st.multiselect(
             "Error kinds", sorted(kinds), key=f"{kind}_kinds_{run_id}", format_func=lambda k: f"{k} ({kinds[k]:,})"
         )
         if chosen:
-            rows = [r.row_index for r in db().results(run_id, statuses=[ROW_FAILED], error_kinds=chosen)]
+            rows = [r.row_index for r in db().results(run_id, statuses=[RowStatus.FAILED], error_kinds=chosen)]
             shown = frame.iloc[rows]
     counts = frame["ai_status"].value_counts()
     st.caption(
-        f"Showing {len(shown):,} of {len(frame):,} rows · {counts.get(ROW_SUCCEEDED, 0):,} succeeded · "
-        f"{counts.get(ROW_FAILED, 0):,} failed · {counts.get(ROW_PENDING, 0):,} pending"
+        f"Showing {len(shown):,} of {len(frame):,} rows · {counts.get(RowStatus.SUCCEEDED, 0):,} succeeded · "
+        f"{counts.get(RowStatus.FAILED, 0):,} failed · {counts.get(RowStatus.PENDING, 0):,} pending"
     )
     st.dataframe(shown.head(SHOWN_ROWS).fillna(""), width="stretch", hide_index=False)
     if len(shown) > SHOWN_ROWS:

@@ -5,7 +5,7 @@ import streamlit as st
 
 import handai_ui as ui
 from handai_errors import mask_key
-from providers import LIST_PRICES, PROVIDERS, KeyStore, check_key_format
+from providers import LIST_PRICES, PROVIDERS, KeyStore, KeyStoreError, check_key_format
 
 ui.frame()
 st.title("Settings", anchor=False)
@@ -92,15 +92,23 @@ for pid, config in PROVIDERS.items():
                     key=f"set_remember_{pid}",
                 )
             ):
-                store.set(pid, resolved.key)
-                st.toast(ui.md(f"{config.name} key {mask_key(resolved.key)} remembered (encrypted)."))
-                st.rerun()
+                try:
+                    store.set(pid, resolved.key)
+                except KeyStoreError as exc:
+                    st.error(ui.md(str(exc)))
+                else:
+                    st.toast(ui.md(f"{config.name} key {mask_key(resolved.key)} remembered (encrypted)."))
+                    st.rerun()
             remembered = pid in store.names()
             if remembered and c[2].button(
                 "Forget remembered key", icon=":material/lock_open:", key=f"set_forget_{pid}"
             ):
-                store.forget(pid)
-                st.rerun()
+                try:
+                    store.forget(pid)
+                except KeyStoreError as exc:
+                    st.error(ui.md(str(exc)))
+                else:
+                    st.rerun()
             if remembered or (resolved.key and resolved.source == "session"):
                 st.caption(f":material/lock: {ui.md(store.describe())}")
         if c[0].button("Test connection", icon=":material/network_check:", key=f"set_test_{pid}"):

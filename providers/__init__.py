@@ -4,12 +4,12 @@ model lists, key format checks and the connection test. No Streamlit, no persist
 
 from .capabilities import ModelCapabilities, capabilities, request_params
 from .client import NO_KEY_PLACEHOLDER, MissingEndpointError, MissingKeyError, check_connection, make_client
-from .connection import ConnectionResult, test_connection
 from .errors import describe_error
 from .key_sources import KeyStore, KeyStoreError, ResolvedKey, resolve_endpoint, resolve_key
 from .keys import KeyCheck, check_key_format, clean_key, identify_key
 from .models import ModelInfo, ModelList, list_models, local_servers_status
 from .pricing import LIST_PRICES, Price, price_for
+from .probe import ProbeResult, test_connection
 from .registry import PROVIDERS, Connection, ProviderConfig, get_provider
 
 __all__ = [
@@ -18,7 +18,7 @@ __all__ = [
     "PROVIDERS",
     "Price",
     "Connection",
-    "ConnectionResult",
+    "ProbeResult",
     "KeyCheck",
     "KeyStore",
     "KeyStoreError",

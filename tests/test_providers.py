@@ -20,11 +20,11 @@ from providers import (
     MissingEndpointError,
     MissingKeyError,
     capabilities,
-    connection,
     get_provider,
     list_models,
     local_servers_status,
     make_client,
+    probe,
     request_params,
 )
 from providers.client import CONNECTION_HEADROOM
@@ -476,7 +476,7 @@ def test_openrouter_list_converts_prices_caches_refreshes_and_falls_back():
 
 
 def test_connection_ok_with_latency(srv):
-    result = connection.test_connection(Connection("custom", base_url=srv.url), "fake-small")
+    result = probe.test_connection(Connection("custom", base_url=srv.url), "fake-small")
     assert result.ok and result.error is None
     assert result.latency_ms is not None and result.latency_ms > 0
     assert result.message.startswith("Connected to Custom (OpenAI-compatible) in ")
@@ -487,21 +487,21 @@ def test_connection_ok_with_latency(srv):
 
 
 def test_connection_to_a_reasoning_model_uses_max_completion_tokens(srv):
-    assert connection.test_connection(Connection("custom", base_url=srv.url), "o3-mini").ok
+    assert probe.test_connection(Connection("custom", base_url=srv.url), "o3-mini").ok
     body = srv.llm.seen[-1]["body"]
     assert body["max_completion_tokens"] == 1 and "max_tokens" not in body
 
 
 def test_connection_picks_a_model_the_local_server_has_loaded(srv):
     srv.configure(models=["qwen2.5-7b-instruct"])
-    result = connection.test_connection(Connection("lmstudio", base_url=srv.url))
+    result = probe.test_connection(Connection("lmstudio", base_url=srv.url))
     assert result.ok and result.model == "qwen2.5-7b-instruct"
 
 
 def test_wrong_openrouter_key_names_the_mix_up_without_showing_the_key(srv):
     srv.configure(valid_keys=[OPENROUTER_KEY], auth_style="openrouter")
     conn = Connection("openrouter", api_key=OPENAI_KEY, base_url=srv.url)
-    result = connection.test_connection(conn, "openai/gpt-4o-mini")
+    result = probe.test_connection(conn, "openai/gpt-4o-mini")
     assert not result.ok
     assert result.error is not None and result.error.kind == ErrorKind.INVALID_KEY
     assert "OpenRouter did not accept this API key" in result.message
@@ -510,14 +510,14 @@ def test_wrong_openrouter_key_names_the_mix_up_without_showing_the_key(srv):
 
 
 def test_working_key_of_an_unexpected_shape_still_gets_the_hint(srv):
-    result = connection.test_connection(Connection("openrouter", api_key=OPENAI_KEY, base_url=srv.url))
+    result = probe.test_connection(Connection("openrouter", api_key=OPENAI_KEY, base_url=srv.url))
     assert result.ok
     assert "This looks like an OpenAI key" in result.message
 
 
 def test_unknown_model(srv):
     srv.configure(strict_models=True)
-    result = connection.test_connection(Connection("custom", base_url=srv.url), "no-such-model")
+    result = probe.test_connection(Connection("custom", base_url=srv.url), "no-such-model")
     assert not result.ok
     assert result.error is not None and result.error.kind == ErrorKind.MODEL_NOT_FOUND
     assert result.message == result.error.user_text()
@@ -525,7 +525,7 @@ def test_unknown_model(srv):
 
 def test_dead_endpoint_is_a_connection_error(dead_url):
     start = time.monotonic()
-    result = connection.test_connection(Connection("openai", api_key=OPENAI_KEY, base_url=dead_url))
+    result = probe.test_connection(Connection("openai", api_key=OPENAI_KEY, base_url=dead_url))
     assert time.monotonic() - start < 5
     assert not result.ok
     assert result.error is not None and result.error.kind == ErrorKind.CONNECTION
@@ -534,7 +534,7 @@ def test_dead_endpoint_is_a_connection_error(dead_url):
 
 
 def test_missing_key_sends_nothing(srv):
-    result = connection.test_connection(Connection("openai", base_url=srv.url))
+    result = probe.test_connection(Connection("openai", base_url=srv.url))
     assert not result.ok and result.error is None
     assert result.message == "No API key for OpenAI. Set OPENAI_API_KEY or enter it in Settings."
     assert srv.requests() == []
@@ -542,6 +542,6 @@ def test_missing_key_sends_nothing(srv):
 
 def test_connection_test_works_inside_a_running_event_loop(srv):
     async def from_async_code():
-        return connection.test_connection(Connection("custom", base_url=srv.url), "fake-small")
+        return probe.test_connection(Connection("custom", base_url=srv.url), "fake-small")
 
     assert asyncio.run(from_async_code()).ok

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from handai_db import Database, default_url
 from handai_errors import ErrorKind
 from handai_io import EXPORT_FORMATS, export_bytes
-from providers import Connection, KeyStore, connection, resolve_key
+from providers import Connection, KeyStore, probe, resolve_key
 from tests.conftest import ROOT
 
 KEY = "sk-proj-TOPSECRETtopsecret0123456789abcd"
@@ -84,7 +84,7 @@ def test_each_providers_auth_failure_shape_reads_plainly(llm, provider, style, e
         base_url=llm.root if provider == "azure" else llm.url,
         deployment="dep" if provider == "azure" else None,
     )
-    result = connection.test_connection(conn, "fake-small")
+    result = probe.test_connection(conn, "fake-small")
     assert not result.ok and result.error.kind == ErrorKind.INVALID_KEY
     assert expected in result.message
     assert KEY not in result.message and KEY[8:] not in result.message
@@ -92,7 +92,7 @@ def test_each_providers_auth_failure_shape_reads_plainly(llm, provider, style, e
 
 def test_openrouter_cookie_body_becomes_plain_words_with_the_key_hint(llm):
     llm.configure(valid_keys=["sk-or-v1-right"], auth_style="openrouter")
-    result = connection.test_connection(Connection("openrouter", api_key=KEY, base_url=llm.url), "m")
+    result = probe.test_connection(Connection("openrouter", api_key=KEY, base_url=llm.url), "m")
     assert "OpenRouter did not accept this API key" in result.message
     assert "This looks like an OpenAI key; OpenRouter keys start with sk-or-" in result.message
     assert "cookie" not in result.message.lower()

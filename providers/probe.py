@@ -28,7 +28,7 @@ PING_MESSAGES = [{"role": "user", "content": "ping"}]
 
 
 @dataclass(frozen=True)
-class ConnectionResult:
+class ProbeResult:
     ok: bool
     latency_ms: float | None
     model: str | None
@@ -73,32 +73,32 @@ def _model_to_test(conn: Connection, config: ProviderConfig, timeout: float) -> 
     return None, listed.message or f"{config.name} offers no model to test; choose one first."
 
 
-def test_connection(conn: Connection, model: str | None = None, *, timeout: float = 20.0) -> ConnectionResult:
+def test_connection(conn: Connection, model: str | None = None, *, timeout: float = 20.0) -> ProbeResult:
     """Send one tiny request and say what happened. Never raises; never shows the key."""
     config = PROVIDERS.get(conn.provider)
     if config is None:
-        return ConnectionResult(False, None, model, f"Unknown provider {conn.provider!r}.", None)
+        return ProbeResult(False, None, model, f"Unknown provider {conn.provider!r}.", None)
     check = check_key_format(conn.provider, conn.api_key)
     if check.level == "error":
-        return ConnectionResult(False, None, model, check.message, None)
+        return ProbeResult(False, None, model, check.message, None)
     hint = f" {check.message}" if check.level == "warning" else ""
     try:
         client_base_url(conn)  # a missing URL is said plainly, not as a failed model list
         if not model:
             model, why = _model_to_test(conn, config, timeout)
             if not model:
-                return ConnectionResult(False, None, None, why, None)
+                return ProbeResult(False, None, None, why, None)
         latency = _run_sync(_ping(conn, model, timeout))
     except (MissingKeyError, MissingEndpointError) as exc:
-        return ConnectionResult(False, None, model, str(exc), None)
+        return ProbeResult(False, None, model, str(exc), None)
     except Exception as exc:  # every failure becomes a message; classify masks the key
         error = describe_error(exc, conn, key=check.key or "")
         message = error.user_text()
         if hint and check.message not in message:
             message += hint
-        return ConnectionResult(False, None, model, message, error)
+        return ProbeResult(False, None, model, message, error)
     message = f"Connected to {config.name} in {latency:.0f} ms ({model}).{hint}"
-    return ConnectionResult(True, latency, model, message, None)
+    return ProbeResult(True, latency, model, message, None)
 
 
 test_connection.__test__ = False  # type: ignore[attr-defined]  # named test_*, but not a pytest test
