@@ -600,11 +600,11 @@ class Database:
         """Write a batch of outcomes and the run's totals in one short transaction, then read the
         run's status back for its owner. Spending (calls, tokens, cost) is added, never replaced,
         so every billed call counts once however many attempts, resumes and retries a row has."""
-        if outcomes:
-            self._write_outcomes(run_id, outcomes)
-        return self.run_control(run_id)
+        if not outcomes:
+            return self.run_control(run_id)
+        return self._write_outcomes(run_id, outcomes)
 
-    def _write_outcomes(self, run_id: int, outcomes: Sequence[RowOutcome]) -> None:
+    def _write_outcomes(self, run_id: int, outcomes: Sequence[RowOutcome]) -> RunControl:
         now = utcnow()
         table = Result.__table__.c
         spent = {
@@ -678,6 +678,8 @@ class Database:
                         for o in fresh
                     ],
                 )
+            row = conn.execute(select(Run.status, Run.owner, Run.stop_reason).where(Run.id == run_id)).one()
+        return RunControl(RunStatus(row.status), row.owner, row.stop_reason)
 
     def cached_replies(self, keys: Sequence[str]) -> dict[str, CacheEntry]:
         """Replies already paid for, by cache key (looked up in chunks: SQLite limits parameters)."""

@@ -4,7 +4,6 @@ in flight, so identical rows in a run cost one call and re-running costs none.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,18 +29,13 @@ class ReplyCache:
         self.stored = {k: Reply(e.raw, e.parsed or {}, e.tokens_in, e.tokens_out) for k, e in found.items()}
         self.repeated = {k for k, n in Counter(keys).items() if n > 1}
 
-    async def reuse(self, key: str | None) -> Reply | None:
-        """A reply for this key already paid for, or the reply of an identical call in flight."""
-        if key is None:
-            return None
-        if (hit := self.stored.get(key)) is not None:
-            return hit
-        leader = self.in_flight.get(key)
-        if leader is None:
-            return None
-        with contextlib.suppress(Exception):
-            return await asyncio.shield(leader)
-        return None  # the leader failed: this row calls itself
+    def stored_reply(self, key: str | None) -> Reply | None:
+        """A reply for this key already paid for."""
+        return None if key is None else self.stored.get(key)
+
+    def leader(self, key: str | None) -> asyncio.Future[Reply] | None:
+        """The identical call in flight, if any, whose reply this row can wait for."""
+        return None if key is None else self.in_flight.get(key)
 
     def lead(self, key: str | None) -> asyncio.Future[Reply] | None:
         """Claim the call for this key, so identical rows wait for its reply instead of calling."""

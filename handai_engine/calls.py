@@ -11,6 +11,7 @@ from typing import Any
 
 from handai_db import PendingRow, RowOutcome, RowStatus
 from handai_prompts import build_messages, user_message
+from providers import chat_body
 
 from .settings import SentRequest
 
@@ -35,7 +36,7 @@ class Call:
 
     result_id: int
     user: str
-    messages: list[dict[str, str]]
+    body: dict[str, Any]
     key: str | None
     attempts: int = 0
     retries: int = 0
@@ -89,4 +90,4 @@ def build_calls(
         user = user_message(row.input, template=template, columns=columns)
         messages = build_messages(request.system, user)
         key = cache_key(provider, endpoint, request, messages) if use_cache else None
-        yield Call(row.result_id, user, messages, key)
+        yield Call(row.result_id, user, chat_body(request.model, messages, request.params), key)

@@ -10,6 +10,7 @@ still running are cancelled and their rows stay pending for resume.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from typing import Any
 from handai_db import RowStatus, RunStatus
 from handai_errors import ClassifiedError, ErrorKind, ReplyError, classify, redact
 from handai_prompts import parse_reply
-from providers import Connection, Price, describe_error
+from providers import Connection, Price, describe_error, send_chat
 
 from .cache import Reply, ReplyCache
 from .calls import Call
@@ -135,7 +136,10 @@ class Pool:
 
     # -- the template method --------------------------------------------------------------------
     async def process(self, call: Call) -> None:
-        hit = await self.cache.reuse(call.key)
+        hit = self.cache.stored_reply(call.key)
+        if hit is None and (leader := self.cache.leader(call.key)) is not None:
+            with contextlib.suppress(Exception):  # the leader failed: this row calls itself
+                hit = await asyncio.shield(leader)
         if hit is not None:
             self._record_success(call, hit, latency_ms=0.0, cached=True)
             return
@@ -164,12 +168,11 @@ class Pool:
             call.attempts += 1
             call.calls += 1
             self.progress.calls += 1
-            response = await self.client.chat.completions.create(
-                model=self.request.model, messages=call.messages, **self.request.params
-            )
-            tokens = _usage(response)
-            self._bill(call, *tokens)
-            raw = _reply_text(response)
+            reply = await send_chat(self.client, call.body)
+            self._bill(call, reply.tokens_in, reply.tokens_out)
+            if reply.problem is not None:
+                raise reply.problem
+            raw = reply.text
             parsed = parse_reply(raw, structured=self.request.structured, schema=self.request.schema)
         except asyncio.CancelledError:
             raise
@@ -183,7 +186,8 @@ class Pool:
         finally:
             self.progress.in_flight -= 1
             await self.limiter.release()
-        return Reply(raw, parsed, *tokens), round((time.perf_counter() - started) * 1000, 1)
+        latency = round((time.perf_counter() - started) * 1000, 1)
+        return Reply(raw, parsed, reply.tokens_in, reply.tokens_out), latency
 
     def _bill(self, call: Call, tokens_in: int, tokens_out: int) -> None:
         """Every billed reply counts once, here: on the row (written with its next outcome), in
@@ -256,25 +260,3 @@ class Pool:
             )
         )
         self._finish_one()
-
-
-def _usage(response: Any) -> tuple[int, int]:
-    usage = getattr(response, "usage", None)
-    return int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0)
-
-
-def _reply_text(response: Any) -> str | None:
-    """The reply's text; raises ReplyError for unusable replies."""
-    if isinstance(response, str):
-        raise ReplyError(ErrorKind.UNPARSEABLE, "The provider's reply was not JSON", raw=response[:2000])
-    choices = getattr(response, "choices", None) or []
-    if not choices:
-        raise ReplyError(ErrorKind.EMPTY_REPLY, "The provider returned no choices")
-    choice = choices[0]
-    content = getattr(choice.message, "content", None) if choice.message else None
-    if choice.finish_reason == "content_filter" and not content:
-        raise ReplyError(ErrorKind.CONTENT_FILTERED, "The provider's content filter blocked the reply")
-    return content
-
-
-__all__ = ["Pool"]

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from handai_errors import ClassifiedError
 
 from .capabilities import request_params
+from .chat import chat_body, send_chat
 from .client import MissingEndpointError, MissingKeyError, client_base_url, make_client
 from .errors import describe_error
 from .keys import check_key_format
@@ -52,7 +53,7 @@ async def _ping(conn: Connection, model: str, timeout: float) -> float:
     try:
         params = request_params(conn.provider, model, max_tokens=1)
         start = time.perf_counter()
-        await client.chat.completions.create(model=model, messages=PING_MESSAGES, **params)
+        await send_chat(client, chat_body(model, PING_MESSAGES, params))  # any reply means connected
         return (time.perf_counter() - start) * 1000
     finally:
         await client.close()

@@ -20,12 +20,14 @@ from providers import (
     MissingEndpointError,
     MissingKeyError,
     capabilities,
+    chat_body,
     get_provider,
     list_models,
     local_servers_status,
     make_client,
     probe,
     request_params,
+    send_chat,
 )
 from providers.client import CONNECTION_HEADROOM
 from tests.fake_llm_server import FakeLLM, FakeLLMServer
@@ -116,9 +118,7 @@ def dead_url():
 def _complete(client: openai.AsyncOpenAI, model: str = "gpt-4o-mini", **params: Any) -> Any:
     async def run() -> Any:
         try:
-            return await client.chat.completions.create(
-                model=model, messages=[{"role": "user", "content": "hello"}], **params
-            )
+            return await send_chat(client, chat_body(model, [{"role": "user", "content": "hello"}], params))
         finally:
             await client.close()
 
@@ -273,7 +273,7 @@ def test_missing_base_url_is_a_clear_error():
 def test_openrouter_headers_and_key_reach_the_server(srv):
     conn = Connection("openrouter", api_key=OPENROUTER_KEY, base_url=srv.url)
     reply = _complete(make_client(conn))
-    assert reply.choices[0].message.content == "Reply to: hello"
+    assert reply.text == "Reply to: hello" and reply.tokens_in > 0
     headers = srv.llm.seen[-1]["headers"]
     assert headers["HTTP-Referer"] == "https://github.com/handai"
     assert headers["X-Title"] == "Handai"
@@ -288,6 +288,12 @@ def test_azure_client_uses_the_deployment_path_version_and_api_key_header(srv):
     assert seen["query"] == {"api-version": "2024-10-21"}
     assert seen["headers"]["api-key"] == AZURE_KEY
     assert "Authorization" not in seen["headers"]
+
+
+def test_azure_without_a_deployment_routes_by_the_model_in_the_body(srv):
+    conn = Connection("azure", api_key=AZURE_KEY, base_url=srv.root)
+    _complete(make_client(conn), model="gpt-4o-mini")
+    assert srv.llm.seen[-1]["path"] == "/openai/deployments/gpt-4o-mini/chat/completions"
 
 
 def test_refused_connection_is_a_connection_error_not_a_timeout(dead_url):
