@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from handai_db import ACTIVE_STATUSES, Run
+from handai_db import ACTIVE_STATUSES, Run, RunStatus, describe_owner, owner_id
 from handai_errors import RunStartError
 from providers import Connection
 
@@ -64,7 +64,12 @@ def run_controls(kind: str, run_id: int) -> None:
         st.session_state.pop(f"{kind}_run_id", None)
         return
     st.subheader(f"Run #{run.id}" + (f" · {md(run.name)}" if run.name else ""), anchor=False)
-    st.caption(f"{STATUS_ICONS.get(run.status, '')} {run.status} · {md(provider_name(run.provider))} / {md(run.model)}")
+    where = ""
+    if run.status == RunStatus.RUNNING and run.owner and run.owner != owner_id():
+        where = f" in {md(describe_owner(run.owner))}"
+    st.caption(
+        f"{STATUS_ICONS.get(run.status, '')} {run.status}{where} · {md(provider_name(run.provider))} / {md(run.model)}"
+    )
     if run.status in ACTIVE_STATUSES:
         _live(kind, run_id)
     else:

@@ -10,7 +10,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from handai_db import ACTIVE_STATUSES, Database, RunStatus, default_url
+from handai_db import ACTIVE_STATUSES, Database, RunStatus, default_url, utcnow
 from tests.conftest import ROOT
 
 APP = str(ROOT / "handai_app.py")
@@ -101,6 +101,7 @@ def active_run(db: Database) -> int:
         input_columns=["id", "text"],
     )
     assert db.set_run_status(run_id, RunStatus.RUNNING)
+    db.update_run(run_id, owner="build-box:4242:feedface", heartbeat_at=utcnow())
     return run_id
 
 
@@ -110,6 +111,7 @@ def test_pause_and_stop_write_the_status_for_a_run_owned_elsewhere(app, ledger, 
     app.run()
     no_exceptions(app)
     assert {b.label for b in app.button} >= {"Pause", "Stop"}
+    assert any("running in process 4242 on build-box" in c.value for c in app.caption)
     widget(app, "button", f"transform_{button.lower()}_{run_id}").click().run()
     no_exceptions(app)
     assert ledger.get_run(run_id).status == status
