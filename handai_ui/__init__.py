@@ -12,7 +12,8 @@ estimates      tokens, cost and time before a run
 schema_editor  output fields as an editable table
 progress       a run's bar, counters and errors
 controls       start a run; Pause/Stop while active; Resume, budget, Retry failed after
-results        the results table, its filters and downloads
+results        the results table and its filters
+downloads      one download button per export format
 inspector      one row as recorded: what was sent, the raw reply, the parsed values
 provenance     what a run sent, from its record
 run_section    the run a page shows, with its controls and results

@@ -3,13 +3,12 @@ results never vanish."""
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from handai_db import ACTIVE_STATUSES, RowStatus
-from handai_io import EXPORT_FORMATS, export_bytes
 from handai_prompts import flag_duplicates
 
+from .downloads import downloads
 from .inspector import inspector
 from .services import db
 
@@ -52,17 +51,3 @@ def results_view(kind: str, run_id: int, *, duplicates: bool = False) -> None:
         st.caption(f"Showing the first {SHOWN_ROWS:,} rows; the downloads hold every row.")
     downloads(frame, f"handai_run_{run_id}", key=f"{kind}_{run_id}")
     inspector(run, key=f"{kind}_{run_id}")
-
-
-def downloads(frame: pd.DataFrame, stem: str, key: str) -> None:
-    cols = st.columns(len(EXPORT_FORMATS))
-    for col, (fmt, mime) in zip(cols, EXPORT_FORMATS.items(), strict=True):
-        col.download_button(
-            fmt.upper(),
-            data=lambda fmt=fmt: export_bytes(frame, fmt),
-            file_name=f"{stem}.{fmt}",
-            mime=mime,
-            icon=":material/download:",
-            key=f"dl_{key}_{fmt}",
-            on_click="ignore",
-        )
