@@ -49,7 +49,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from handai_errors import RunStartError
-from handai_prompts import is_structured
+from handai_prompts import describe_flags, is_structured
 
 
 class RunStatus(StrEnum):
@@ -100,6 +100,7 @@ def sources(status: RunStatus) -> tuple[RunStatus, ...]:
 
 
 HEARTBEAT_STALE = timedelta(seconds=30)
+INSTRUCTIONS_KEY = "instructions"
 
 
 def utcnow() -> datetime:
@@ -151,6 +152,20 @@ class Run(Base):
     calls: Mapped[int] = mapped_column(Integer, default=0)
     cache_hits: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[float | None] = mapped_column(Float)
+    active_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    resumed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    def elapsed_seconds(self) -> float:
+        """Time spent running, over every start and resume (runs made before this was kept:
+        first start to finish)."""
+        span = 0.0
+        if self.status == RunStatus.RUNNING and self.resumed_at:
+            span = max(0.0, ((self.heartbeat_at or self.resumed_at) - self.resumed_at).total_seconds())
+        if self.active_seconds or span:
+            return (self.active_seconds or 0.0) + span
+        if self.started_at and self.finished_at:
+            return max(0.0, (self.finished_at - self.started_at).total_seconds())
+        return 0.0
 
 
 class Result(Base):
@@ -176,6 +191,7 @@ class Result(Base):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime)
     cost_usd: Mapped[float | None] = mapped_column(Float)
     cached: Mapped[bool] = mapped_column(default=False)
+    flags: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class LogRow(Base):
@@ -234,11 +250,19 @@ def _m0003_stopped(conn: SAConnection) -> None:
     conn.execute(update(Run).where(Run.status == "cancelled").values(status=RunStatus.STOPPED.value))
 
 
+def _m0004_active_time_and_flags(conn: SAConnection) -> None:
+    """Time a run spent running, summed over its resumes; flags on a row (off-list answers)."""
+    conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN active_seconds FLOAT DEFAULT 0")
+    conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN resumed_at DATETIME")
+    conn.exec_driver_sql("ALTER TABLE results ADD COLUMN flags JSON")
+
+
 # Ordered, append-only: a new version appends ("000N_…", fn) and existing databases upgrade.
 MIGRATIONS: list[tuple[str, Callable[[SAConnection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_cache_and_cost", _m0002_cache_and_cost),
     ("0003_stopped", _m0003_stopped),
+    ("0004_active_time_and_flags", _m0004_active_time_and_flags),
 ]
 
 
@@ -263,6 +287,7 @@ class RowOutcome:
     cached: bool = False
     cache_key: str | None = None
     calls: int = 0
+    flags: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -493,6 +518,7 @@ class Database:
                 owner=me,
                 heartbeat_at=now,
                 started_at=run.started_at or now,
+                resumed_at=now,
                 finished_at=None,
                 stop_reason=None,
             )
@@ -504,9 +530,11 @@ class Database:
         assert claimed is not None
         return claimed
 
-    def finish_run(self, run_id: int, status: RunStatus, stop_reason: str | None = None) -> bool:
-        """The owner's last write: only from `running` and only while this process owns the run,
-        so a stop or pause written meanwhile by anyone is never turned into `completed`."""
+    def finish_run(self, run_id: int, status: RunStatus, stop_reason: str | None, active_seconds: float) -> bool:
+        """The owner's last write: the time it ran is added, and the status moves only from
+        `running` and only while this process owns the run, so a stop or pause written meanwhile
+        by anyone is never turned into `completed`."""
+        self.update_run(run_id, active_seconds=func.coalesce(Run.active_seconds, 0.0) + active_seconds)
         stmt = (
             update(Run)
             .where(Run.id == run_id, Run.status == RunStatus.RUNNING.value, Run.owner == owner_id())
@@ -626,6 +654,7 @@ class Database:
             "latency_ms",
             "request",
             "cached",
+            "flags",
         )
         finals = [o for o in outcomes if o.status is not None]
         spending = [o for o in outcomes if o.status is None]
@@ -771,12 +800,13 @@ class Database:
 
     def results_frame(self, run_id: int, *, statuses: Sequence[str] = ()) -> pd.DataFrame:
         """The input rebuilt with its outputs: input columns in order, then the output
-        (`ai_output`, or one column per JSON field), then `ai_status` and `ai_error`."""
+        (`ai_output`, or one column per JSON field), then `ai_status` and `ai_error` (and `ai_flags`
+        when some answer was flagged, e.g. a category off its list)."""
         run = self.get_run(run_id)
         if run is None:
             raise KeyError(f"No run {run_id}")
         stmt = (
-            select(Result.input, Result.raw, Result.parsed, Result.status, Result.error_message)
+            select(Result.input, Result.raw, Result.parsed, Result.status, Result.error_message, Result.flags)
             .where(Result.run_id == run_id)
             .order_by(Result.row_index)
         )
@@ -784,6 +814,7 @@ class Database:
             stmt = stmt.where(Result.status.in_(statuses))
         structured = is_structured(run.output_schema, bool(run.params.get("json_mode")))
         records: list[dict[str, Any]] = []
+        flagged = False
         output_keys: dict[str, None] = dict.fromkeys((run.output_schema or {}).get("fields", {}) or {})
         with self.session() as s:  # streamed: a 100k-row run never holds its rows twice
             for row in s.execute(stmt.execution_options(yield_per=2000)):
@@ -797,9 +828,12 @@ class Database:
                     record["ai_output"] = (row.parsed or {}).get("output", fallback)
                 record["ai_status"] = row.status
                 record["ai_error"] = row.error_message
+                if row.flags:
+                    record["ai_flags"] = describe_flags(row.flags, run.output_schema)
+                    flagged = True
                 records.append(record)
         outputs = [_output_name(k, run.input_columns) for k in output_keys] if structured else ["ai_output"]
-        columns = [*run.input_columns, *outputs, "ai_status", "ai_error"]
+        columns = [*run.input_columns, *outputs, "ai_status", "ai_error", *(["ai_flags"] if flagged else [])]
         return pd.DataFrame.from_records(records, columns=columns)
 
     # -- logs -----------------------------------------------------------------------------------
@@ -823,6 +857,24 @@ class Database:
     def set_setting(self, key: str, value: Any) -> None:
         with self._write_lock, self.session() as s, s.begin():
             s.merge(Setting(key=key, value={"v": value}))
+
+    # -- saved instructions ----------------------------------------------------------------------
+    def instructions(self) -> dict[str, dict[str, Any]]:
+        """Saved instructions by name: {"text": …, "examples": [{"input": …, "output": …}]}."""
+        return dict(self.get_setting(INSTRUCTIONS_KEY, {}))
+
+    def save_instruction(self, name: str, text: str, examples: list[dict[str, str]] | None = None) -> None:
+        name = name.strip()
+        if not name or not text.strip():
+            raise ValueError("An instruction needs a name and some text.")
+        saved = self.instructions()
+        saved[name] = {"text": text, "examples": list(examples or [])}
+        self.set_setting(INSTRUCTIONS_KEY, saved)
+
+    def delete_instruction(self, name: str) -> None:
+        saved = self.instructions()
+        saved.pop(name, None)
+        self.set_setting(INSTRUCTIONS_KEY, saved)
 
     # -- statistics and export ------------------------------------------------------------------
     def run_stats(self) -> pd.DataFrame:

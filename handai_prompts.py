@@ -18,7 +18,7 @@ from typing import Any
 from handai_errors import ErrorKind, ReplyError
 
 MAX_JSON_STARTS = 32
-FIELD_TYPES = ("string", "integer", "number", "boolean", "array", "object")
+FIELD_TYPES = ("string", "integer", "number", "boolean", "array", "object", "category")
 # One pass over a template: `{{` and `}}` are literal braces, `{name}` is a column's value.
 TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}\"'\n:]+)\}")
 
@@ -112,9 +112,26 @@ def system_message(system_prompt: str, schema: Mapping[str, Any] | None, json_mo
     return text
 
 
-def build_messages(system: str, user: str) -> list[dict[str, str]]:
+def build_messages(
+    system: str, user: str, examples: Sequence[Mapping[str, str]] = ()
+) -> list[dict[str, str]]:
+    """The messages of one call: the instruction, the few-shot examples as earlier turns of the
+    conversation (each input, then its expected output), then the row."""
     messages = [{"role": "system", "content": system}] if system else []
+    for example in examples:
+        messages.append({"role": "user", "content": str(example.get("input", ""))})
+        messages.append({"role": "assistant", "content": str(example.get("output", ""))})
     return [*messages, {"role": "user", "content": user}]
+
+
+def clean_examples(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Few-shot pairs from an editable table: rows with an input and an output, as text."""
+    pairs = []
+    for row in rows:
+        given, wanted = str(row.get("input") or "").strip(), str(row.get("output") or "").strip()
+        if given and wanted:
+            pairs.append({"input": given, "output": wanted})
+    return pairs
 
 
 def estimate_tokens(text: str) -> int:
@@ -123,29 +140,88 @@ def estimate_tokens(text: str) -> int:
 
 
 # -- output schemas ----------------------------------------------------------------------------
-def make_schema(fields: Sequence[Mapping[str, str]]) -> dict[str, Any]:
-    """Schema from UI rows like {"name": "score", "type": "integer", "description": "..."}."""
-    out: dict[str, dict[str, str]] = {}
+def make_schema(fields: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Schema from UI rows like {"name": "score", "type": "integer", "description": "..."}; a
+    "category" field takes its allowed values from "labels" (a list, or text split on commas)."""
+    out: dict[str, dict[str, Any]] = {}
     for f in fields:
         name = str(f.get("name") or "").strip()
         if not name:
             continue
         kind = str(f.get("type") or "string").strip().lower()
-        out[name] = {
+        spec: dict[str, Any] = {
             "type": kind if kind in FIELD_TYPES else "string",
             "description": str(f.get("description") or ""),
         }
+        if spec["type"] == "category":
+            labels = f.get("labels") or []
+            if isinstance(labels, str):
+                labels = labels.split(",")
+            spec["labels"] = list(dict.fromkeys(str(x).strip() for x in labels if str(x).strip()))
+            if not spec["labels"]:
+                raise TemplateError(f"The category field '{name}' needs its labels (comma-separated).")
+        out[name] = spec
     return {"fields": out}
 
 
 def schema_instruction(schema: Mapping[str, Any]) -> str:
-    fields: Mapping[str, Mapping[str, str]] = schema.get("fields", {})
-    shape = json.dumps({k: v.get("type", "string") for k, v in fields.items()}, ensure_ascii=False)
+    fields: Mapping[str, Mapping[str, Any]] = schema.get("fields", {})
+    shape = json.dumps({k: _shown_type(v) for k, v in fields.items()}, ensure_ascii=False)
     lines = [f"Reply with only a JSON object of this shape: {shape}"]
-    described = [f"- {k}: {v['description']}" for k, v in fields.items() if v.get("description")]
+    described = []
+    for k, v in fields.items():
+        text = v.get("description") or ""
+        if v.get("type") == "category":
+            allowed = ", ".join(json.dumps(label, ensure_ascii=False) for label in v["labels"])
+            text = f"{text} Exactly one of: {allowed}.".strip()
+        if text:
+            described.append(f"- {k}: {text}")
     if described:
         lines += ["Fields:", *described]
     return "\n".join(lines)
+
+
+def _shown_type(spec: Mapping[str, Any]) -> str:
+    return "string" if spec.get("type") == "category" else str(spec.get("type", "string"))
+
+
+_JSON_TYPES = {"category": "string"}
+
+
+def json_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The output schema as JSON Schema, for providers that enforce one (categories as an enum)."""
+    properties: dict[str, Any] = {}
+    for name, spec in schema.get("fields", {}).items():
+        kind = spec.get("type", "string")
+        prop: dict[str, Any] = {"type": _JSON_TYPES.get(kind, kind)}
+        if kind == "category":
+            prop["enum"] = list(spec["labels"])
+        if spec.get("description"):
+            prop["description"] = spec["description"]
+        properties[name] = prop
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+def off_list(parsed: Mapping[str, Any], schema: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Category fields whose value is not one of the labels: kept in the row, and flagged."""
+    flags: dict[str, Any] = {}
+    for name, spec in ((schema or {}).get("fields") or {}).items():
+        value = parsed.get(name)
+        if spec.get("type") == "category" and value is not None and value not in spec["labels"]:
+            flags[name] = value
+    return flags
+
+
+def describe_flags(flags: Mapping[str, Any] | None, schema: Mapping[str, Any] | None) -> str | None:
+    """One line for a row's flags, e.g. `sentiment: "meh" is not one of positive, negative`."""
+    if not flags:
+        return None
+    fields = (schema or {}).get("fields") or {}
+    parts = []
+    for name, value in flags.items():
+        labels = ", ".join(fields.get(name, {}).get("labels", []))
+        parts.append(f"{name}: {json.dumps(value, ensure_ascii=False)} is not one of {labels}")
+    return "; ".join(parts)
 
 
 # -- what a reply means ------------------------------------------------------------------------
@@ -229,6 +305,8 @@ def coerce(value: Any, kind: str) -> Any:
             return bool(value)
         if kind == "string":
             return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        if kind == "category":
+            return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         if kind == "array" and not isinstance(value, list):
             return [value]
     except (TypeError, ValueError, OverflowError):
@@ -255,12 +333,22 @@ def parse_reply(text: str | None, *, structured: bool, schema: Mapping[str, Any]
     fields: Mapping[str, Mapping[str, str]] = (schema or {}).get("fields", {})
     if not fields:
         return value
-    parsed = {name: coerce(value.get(name), spec.get("type", "string")) for name, spec in fields.items()}
+    parsed = {name: _field_value(value.get(name), spec) for name, spec in fields.items()}
     missing = [name for name in fields if name not in value]
     if len(missing) == len(fields):
         raise ReplyError(ErrorKind.UNPARSEABLE, "The reply has none of the expected fields", raw=text)
     extra = {k: v for k, v in value.items() if k not in fields}
     return parsed | extra
+
+
+def _field_value(value: Any, spec: Mapping[str, Any]) -> Any:
+    """Coerced to the field's type; a category answered in another case or with spaces around it
+    is the label itself ("Positive " is "positive"), anything else stays as the model said it."""
+    value = coerce(value, spec.get("type", "string"))
+    if spec.get("type") == "category" and isinstance(value, str):
+        wanted = value.strip().casefold()
+        return next((label for label in spec["labels"] if label.casefold() == wanted), value)
+    return value
 
 
 # -- generation --------------------------------------------------------------------------------

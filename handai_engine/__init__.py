@@ -19,6 +19,7 @@ from handai_db import Database
 
 from .calls import Call, cache_key
 from .limiter import AdaptiveLimiter, backoff_delay
+from .preflight import Preflight, preflight, truncate_rows
 from .progress import Progress
 from .runner import Engine
 from .settings import RunSettings, SentRequest
@@ -44,10 +45,13 @@ __all__ = [
     "AdaptiveLimiter",
     "Call",
     "Engine",
+    "Preflight",
     "Progress",
     "RunSettings",
     "SentRequest",
     "backoff_delay",
     "cache_key",
     "get_engine",
+    "preflight",
+    "truncate_rows",
 ]

@@ -35,6 +35,7 @@ class Call:
     """One row's call. `calls`, `tokens_*` and `cost` are what was spent since the last write."""
 
     result_id: int
+    row: int  # 1-based, as a person counts rows
     user: str
     body: dict[str, Any]
     key: str | None
@@ -88,6 +89,6 @@ def build_calls(
 ) -> Iterator[Call]:
     for row in rows:
         user = user_message(row.input, template=template, columns=columns)
-        messages = build_messages(request.system, user)
+        messages = build_messages(request.system, user, request.examples)
         key = cache_key(provider, endpoint, request, messages) if use_cache else None
-        yield Call(row.result_id, user, chat_body(request.model, messages, request.params), key)
+        yield Call(row.result_id, row.row_index + 1, user, chat_body(request.model, messages, request.params), key)

@@ -53,25 +53,31 @@ class AdaptiveLimiter:
             self.closed = True
             self._cond.notify_all()
 
-    async def rate_limited(self, retry_after: float | None) -> None:
+    async def rate_limited(self, retry_after: float | None) -> tuple[float, int] | None:
+        """Pause the pool; returns (pause, old limit) when this 429 also halved the limit."""
         now = time.monotonic()
-        pause = retry_after if retry_after is not None else 1.0
+        pause = min(retry_after if retry_after is not None else 1.0, 120.0)
         async with self._cond:
-            self.paused_until = max(self.paused_until, now + min(pause, 120.0))
+            self.paused_until = max(self.paused_until, now + pause)
             if now - self._last_cut > max(pause, 0.5):
-                self.limit = max(1, self.limit // 2)
+                old, self.limit = self.limit, max(1, self.limit // 2)
                 self._last_cut = now
                 self._successes = 0
+                return pause, old
+        return None
 
-    async def succeeded(self) -> None:
+    async def succeeded(self) -> bool:
+        """Count a success; True when the limit just climbed back to the user's setting."""
         if self.limit >= self.max_limit:
-            return
+            return False
         async with self._cond:
             self._successes += 1
             if self._successes >= self.limit:
                 self._successes = 0
                 self.limit += 1
                 self._cond.notify(1)
+                return self.limit == self.max_limit
+        return False
 
 
 def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:

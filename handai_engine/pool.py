@@ -18,12 +18,13 @@ from typing import Any
 
 from handai_db import RowStatus, RunStatus
 from handai_errors import ClassifiedError, ErrorKind, ReplyError, classify, redact
-from handai_prompts import parse_reply
+from handai_prompts import off_list, parse_reply
 from providers import Connection, Price, describe_error, send_chat
 
 from .cache import Reply, ReplyCache
 from .calls import Call
 from .guards import BudgetGuard, EarlyStop
+from .journal import Journal
 from .limiter import AdaptiveLimiter, PoolClosed, backoff_delay
 from .progress import Progress
 from .settings import RunSettings, SentRequest
@@ -50,6 +51,7 @@ class Pool:
         writer: BatchWriter,
         progress: Progress,
         price: Price | None,
+        journal: Journal,
         *,
         backoff_cap: float,
     ) -> None:
@@ -62,6 +64,7 @@ class Pool:
         self.progress = progress
         self.price = price
         self.backoff_cap = backoff_cap
+        self.journal = journal
         self.limiter = AdaptiveLimiter(settings.concurrency)
         self.cache = ReplyCache()
         self.budget = BudgetGuard(settings.budget_usd, progress)
@@ -94,6 +97,7 @@ class Pool:
             for call in self.calls:  # spent on rows that did not finish: recorded, never lost
                 if not call.finished and call.unrecorded:
                     self.writer.put(call.outcome(None))
+            self.journal.close()
 
     async def halt(self, status: RunStatus, reason: str, *, grace: float = DRAIN_GRACE) -> None:
         """Stop dispatching. Calls in flight finish and are recorded; after `grace` seconds any
@@ -155,7 +159,8 @@ class Pool:
         finally:
             self.cache.settle(call.key, lead, reply)
         if reply is not None:
-            await self.limiter.succeeded()
+            if await self.limiter.succeeded():
+                self.journal.concurrency_restored(self.limiter.limit)
             self._record_success(call, reply, latency_ms=latency, cached=False)
 
     async def send(self, call: Call) -> tuple[Reply, float]:
@@ -205,12 +210,15 @@ class Pool:
         if err.kind == ErrorKind.RATE_LIMITED and call.waits < MAX_RATE_LIMIT_WAITS:
             self.progress.rate_limited += 1
             call.waits += 1
-            await self.limiter.rate_limited(err.retry_after)
+            if cut := await self.limiter.rate_limited(err.retry_after):
+                self.journal.rate_limited(cut[0], cut[1], self.limiter.limit)
             self.queue.put_nowait(call)
             return
         if err.retryable and call.retries < self.settings.max_retries:
             call.retries += 1
-            self._requeue_later(call, backoff_delay(call.retries, cap=self.backoff_cap))
+            delay = backoff_delay(call.retries, cap=self.backoff_cap)
+            self.journal.retry(call.row, err, call.retries, delay)
+            self._requeue_later(call, delay)
             return
         self._record_failure(call, err, failure.raw, failure.elapsed)
         if reason := self.early_stop.observe(err, self.progress):
@@ -240,6 +248,7 @@ class Pool:
                 latency_ms=latency_ms,
                 cached=cached,
                 cache_key=call.key,
+                flags=off_list(reply.parsed, self.request.schema) or None,
             )
         )
         self._finish_one()
@@ -247,6 +256,7 @@ class Pool:
     def _record_failure(
         self, call: Call, err: ClassifiedError, raw: str | None, elapsed: float, *, detail: bool = False
     ) -> None:
+        self.journal.failure(call.row, err)
         self.progress.failed += 1
         self.progress.errors_by_kind[err.kind.value] = self.progress.errors_by_kind.get(err.kind.value, 0) + 1
         message = f"{err.user_text()} ({err.detail})" if detail else err.user_text()

@@ -22,11 +22,14 @@ from handai_prompts import clean_record, generation_prompts, generation_rows, va
 from providers import Connection, check_connection, describe_error, make_client, price_for
 
 from .calls import build_calls
+from .journal import Journal
 from .pool import Pool
 from .progress import Progress
 from .settings import RunSettings, SentRequest
 from .writer import BatchWriter
 
+# Parts of a run's recorded endpoint that may be changed before a resume, retry or re-run.
+ENDPOINT_FIELDS = ("base_url", "api_version", "deployment")
 # Resume sends every row not yet succeeded.
 RESUMED = (RowStatus.PENDING, RowStatus.FAILED)
 # Copied when a run is re-run with the same settings.
@@ -55,6 +58,7 @@ class _Job:
     progress: Progress
     started: float = field(default_factory=time.monotonic)
     progress_base: int = 0
+    earlier_seconds: float = 0.0  # time the run spent running before this start
     pool: Pool | None = None
     halt_request: tuple[RunStatus, str, float | None] | None = None
     done_event: threading.Event = field(default_factory=threading.Event)
@@ -83,8 +87,10 @@ class Engine:
         session_id: int | None = None,
         name: str = "",
         limit_rows: int | None = None,
+        selection: str = "",
     ) -> int:
-        """Write the run and a pending row for every input row (or the first `limit_rows`).
+        """Write the run and a pending row for every input row (or the first `limit_rows`);
+        `selection` says which rows of the file these are, for the record.
         Everything that would stop it from starting is checked first, so nothing is left queued."""
         check_connection(conn)
         columns = [str(c) for c in df.columns]
@@ -107,6 +113,7 @@ class Engine:
             input_columns=columns,
             session_id=session_id,
             name=name,
+            selection=selection,
         )
 
     def create_generate_run(
@@ -138,7 +145,13 @@ class Engine:
         )
 
     def _create_run(
-        self, kind: str, rows: Iterable[dict[str, Any]], settings: RunSettings, conn: Connection, **fields: Any
+        self,
+        kind: str,
+        rows: Iterable[dict[str, Any]],
+        settings: RunSettings,
+        conn: Connection,
+        selection: str = "",
+        **fields: Any,
     ) -> int:
         return self.db.create_run(
             rows,
@@ -146,7 +159,7 @@ class Engine:
             provider=settings.provider,
             model=settings.model,
             connection=conn.safe_dict(),
-            params=settings.params(),
+            params={**settings.params(), **({"selection": selection} if selection else {})},
             system_prompt=settings.system_prompt,
             row_template=settings.row_template,
             columns=settings.columns,
@@ -156,13 +169,16 @@ class Engine:
             **fields,
         )
 
-    def clone_run(self, run_id: int, conn: Connection) -> int:
-        """A new run with the same settings and input rows, sent to `conn` (and recorded so)."""
+    def clone_run(self, run_id: int, conn: Connection, **changes: Any) -> int:
+        """A new run with the same settings and input rows (and `changes`, as `update_settings`
+        takes them), sent to `conn` and recorded so."""
         old = self._run(run_id)
         check_connection(conn)
         rows = [r.input for r in self.db.results(run_id)]
         fields = {c: getattr(old, c) for c in _CLONED_FIELDS}
         new_id = self.db.create_run(rows, name=f"Same settings as run #{run_id}", connection=conn.safe_dict(), **fields)
+        if changes:
+            self.update_settings(new_id, **changes)
         self.start(new_id, conn)
         return new_id
 
@@ -207,7 +223,7 @@ class Engine:
             max_concurrency=run.concurrency,
             concurrency=run.concurrency,
         )
-        return _Job(run.id, conn, progress, progress_base=progress.done)
+        return _Job(run.id, conn, progress, progress_base=progress.done, earlier_seconds=run.active_seconds or 0.0)
 
     def resume(self, run_id: int, conn: Connection) -> None:
         self.start(run_id, conn, statuses=RESUMED)
@@ -222,23 +238,28 @@ class Engine:
         self.start(run_id, conn, statuses=(RowStatus.PENDING,))
 
     def update_settings(self, run_id: int, **changes: Any) -> None:
-        """Change what the remaining rows will be sent (model, temperature, budget…): what is
-        sent from now on is recomputed and recorded on the run, and the change is logged."""
-        settings = RunSettings.from_run(self._run(run_id))
+        """Change what the remaining rows will be sent (model, instruction, endpoint, budget…):
+        what is sent from now on is recomputed and recorded on the run, and the change is logged."""
+        run = self._run(run_id)
+        endpoint = {k: changes.pop(k) for k in ENDPOINT_FIELDS if k in changes}
+        settings = RunSettings.from_run(run)
         unknown = [k for k in changes if not hasattr(settings, k)]
         if unknown:
             raise ValueError(f"Unknown settings: {', '.join(unknown)}")
         for key, value in changes.items():
             setattr(settings, key, value)
-        self.db.update_run(
-            run_id,
-            provider=settings.provider,
-            model=settings.model,
-            params=settings.params(),
-            concurrency=settings.concurrency,
-            max_retries=settings.max_retries,
-        )
-        described = ", ".join(f"{k}={v!r}" for k, v in changes.items())
+        values: dict[str, Any] = {
+            "provider": settings.provider,
+            "model": settings.model,
+            "system_prompt": settings.system_prompt,
+            "params": {**run.params, **settings.params()},
+            "concurrency": settings.concurrency,
+            "max_retries": settings.max_retries,
+        }
+        if endpoint:
+            values["connection"] = {**run.connection, **{k: v or None for k, v in endpoint.items()}}
+        self.db.update_run(run_id, **values)
+        described = ", ".join(f"{k}={v!r}" for k, v in {**changes, **endpoint}.items())
         self.db.log(run_id, "info", f"Settings changed: {described}")
 
     def stop(self, run_id: int) -> bool:
@@ -280,19 +301,16 @@ class Engine:
         job = self._jobs.get(run_id)
         if job is not None and not job.done_event.is_set():
             p = job.progress
-            p.elapsed_s = time.monotonic() - job.started
-            processed = p.done - job.progress_base
-            p.rows_per_s = processed / p.elapsed_s if p.elapsed_s > 0 else 0.0
+            span = time.monotonic() - job.started
+            p.elapsed_s = job.earlier_seconds + span
+            p.rows_per_s = (p.done - job.progress_base) / span if span > 0 else 0.0
             p.eta_s = (p.total - p.done) / p.rows_per_s if p.rows_per_s > 0 else None
             if job.pool is not None:
                 p.concurrency = job.pool.limiter.limit
             return p.snapshot()
         run = self._run(run_id)
         counts = self.db.run_counts(run_id)
-        elapsed = 0.0
-        if run.started_at:
-            end = run.finished_at or run.heartbeat_at or run.started_at
-            elapsed = max(0.0, (end - run.started_at).total_seconds())
+        elapsed = run.elapsed_seconds()
         return Progress(
             run_id,
             RunStatus(run.status),
@@ -361,8 +379,20 @@ class Engine:
             del rows
             client = make_client(conn, concurrency=settings.concurrency, timeout=settings.timeout)
             price = price_for(run.provider, run.model, overrides=await self._db(self.db.get_setting, "prices", {}))
+            journal = Journal(
+                lambda level, message: self._loop.run_in_executor(self._writer, self.db.log, job.run_id, level, message)
+            )
             pool = Pool(
-                calls, request, settings, conn, client, writer, job.progress, price, backoff_cap=self.backoff_cap
+                calls,
+                request,
+                settings,
+                conn,
+                client,
+                writer,
+                job.progress,
+                price,
+                journal,
+                backoff_cap=self.backoff_cap,
             )
             if settings.use_cache:
                 keys = pool.prefetch_keys()
@@ -398,7 +428,8 @@ class Engine:
         counts = await self._db(self.db.refresh_run_counts, job.run_id)
         if final == RunStatus.COMPLETED and counts.pending:
             final = RunStatus.INTERRUPTED
-        written = await self._db(self.db.finish_run, job.run_id, final, reason)
+        span = time.monotonic() - job.started
+        written = await self._db(self.db.finish_run, job.run_id, final, reason, span)
         control = await self._db(self.db.run_control, job.run_id)
         summary = f"Run {control.status}: {counts.succeeded} ok, {counts.failed} failed, {counts.pending} pending."
         why = reason if written else control.stop_reason

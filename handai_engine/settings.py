@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handai_db import Run
-from handai_prompts import is_structured, system_message
+from handai_prompts import is_structured, json_schema, system_message
 from providers import request_params
 
 DEFAULT_TIMEOUT = 120.0
@@ -32,6 +32,7 @@ class RunSettings:
     timeout: float = DEFAULT_TIMEOUT
     use_cache: bool = True
     budget_usd: float | None = None
+    examples: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod
     def from_run(cls, run: Run) -> RunSettings:
@@ -52,6 +53,7 @@ class RunSettings:
             timeout=float(params.get("timeout") or DEFAULT_TIMEOUT),
             use_cache=bool(params.get("use_cache", True)),
             budget_usd=params.get("budget_usd"),
+            examples=list(params.get("examples") or []),
         )
 
     @property
@@ -66,6 +68,7 @@ class RunSettings:
             temperature=self.temperature,
             max_tokens=self.max_tokens,
             json_mode=self.structured,
+            response_schema=json_schema(self.output_schema) if self.output_schema else None,
         )
 
     def sent_system(self) -> str:
@@ -81,6 +84,7 @@ class RunSettings:
             "timeout": self.timeout,
             "use_cache": self.use_cache,
             "budget_usd": self.budget_usd,
+            "examples": self.examples,
             "sent": self.sent_params(),
             "system_message": self.sent_system(),
         }
@@ -95,6 +99,7 @@ class SentRequest:
     params: dict[str, Any]
     structured: bool
     schema: dict[str, Any] | None
+    examples: tuple[dict[str, str], ...] = ()
 
     @classmethod
     def of(cls, run: Run) -> SentRequest:
@@ -108,4 +113,5 @@ class SentRequest:
             params=dict(recorded["sent"]) if "sent" in recorded else settings.sent_params(),
             structured=settings.structured,
             schema=run.output_schema,
+            examples=tuple(settings.examples),
         )

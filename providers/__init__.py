@@ -5,6 +5,7 @@ model lists, key format checks and the connection test. No Streamlit, no persist
 from .capabilities import ModelCapabilities, capabilities, request_params
 from .chat import ChatReply, chat_body, send_chat
 from .client import NO_KEY_PLACEHOLDER, MissingEndpointError, MissingKeyError, check_connection, make_client
+from .context import context_window
 from .errors import describe_error
 from .key_sources import KeyStore, KeyStoreError, ResolvedKey, resolve_endpoint, resolve_key
 from .keys import KeyCheck, check_key_format, clean_key, identify_key
@@ -38,6 +39,7 @@ __all__ = [
     "list_models",
     "local_servers_status",
     "make_client",
+    "context_window",
     "ChatReply",
     "chat_body",
     "send_chat",

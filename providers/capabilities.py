@@ -20,6 +20,8 @@ _NO_JSON_MODE = re.compile(r"^o1-(?:mini|preview)(?:-|$)")
 # Anthropic's OpenAI-compatible endpoint ignores response_format; LM Studio answers 400 to json_object
 # (it takes only json_schema). Both still get JSON by instruction, parsed by handai_prompts.
 _PROVIDERS_WITHOUT_JSON_MODE = frozenset({"anthropic", "lmstudio"})
+# Providers that enforce a JSON Schema in `response_format` (OpenAI's structured outputs).
+_PROVIDERS_WITH_JSON_SCHEMA = frozenset({"openai", "azure"})
 # Anthropic's Messages API requires a token limit on every request.
 _REQUIRED_MAX_TOKENS = {"anthropic": 4096}
 
@@ -29,6 +31,7 @@ class ModelCapabilities:
     reasoning: bool
     supports_temperature: bool
     supports_json_mode: bool
+    supports_json_schema: bool
     token_param: str  # "max_tokens" or "max_completion_tokens"
 
 
@@ -46,6 +49,7 @@ def capabilities(provider_id: str, model: str) -> ModelCapabilities:
         reasoning=reasoning,
         supports_temperature=not reasoning,
         supports_json_mode=json_mode,
+        supports_json_schema=json_mode and provider_id in _PROVIDERS_WITH_JSON_SCHEMA,
         token_param="max_completion_tokens" if reasoning else "max_tokens",
     )
 
@@ -57,13 +61,15 @@ def request_params(
     temperature: float | None = None,
     max_tokens: int | None = None,
     json_mode: bool = False,
+    response_schema: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for `chat.completions.create` beyond model and messages.
 
     None means "the provider's default" and leaves the parameter out. Settings the model cannot
     take are dropped, so the returned dict is exactly what is sent (and what a run records).
-    `extra` is passed through as given, except None values.
+    `response_schema` (JSON Schema of the reply) is enforced where the provider supports it, else
+    JSON mode asks for any object. `extra` is passed through as given, except None values.
     """
     caps = capabilities(provider_id, model)
     params: dict[str, Any] = {}
@@ -73,7 +79,12 @@ def request_params(
         max_tokens = _REQUIRED_MAX_TOKENS.get(provider_id)
     if max_tokens is not None:
         params[caps.token_param] = max_tokens
-    if json_mode and caps.supports_json_mode:
+    if json_mode and response_schema and caps.supports_json_schema:
+        params["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "reply", "schema": dict(response_schema)},
+        }
+    elif json_mode and caps.supports_json_mode:
         params["response_format"] = {"type": "json_object"}
     params.update({key: value for key, value in (extra or {}).items() if value is not None})
     return params

@@ -1,18 +1,26 @@
 """An OpenAI-compatible LLM server for tests and benchmarks, on 127.0.0.1.
 
 It speaks real HTTP so every test goes through the real `openai` client. Replies are derived
-from the request (the last user message), so a test can tell that each row got its own answer.
+from the request (the last user message), so a test can tell that each row got its own answer:
+"Reply to: <message>", or in JSON mode an object shaped by the schema the request shows.
 
-Behaviour is set per server (``FakeLLMServer.configure`` or ``POST /_config``) or per request by
-markers inside the user message:
+Per-request markers, anywhere in the last user message:
 
-    [[empty]]          200 with blank content          [[malformed]]   200 with a non-JSON body
-    [[html]]           502 with an HTML error page     [[truncated]]   200 with cut-off JSON
-    [[error:503]]      that HTTP status, OpenAI body   [[nochoices]]   200 with "choices": []
-    [[flaky:2]]        500 for the first 2 attempts    [[slow:1.5]]    1.5 s extra latency
-    [[quota]]          429 insufficient_quota          [[context]]     400 context_length_exceeded
-    [[filtered]]       finish_reason content_filter    [[reset]]       connection dropped mid-reply
-    [[overloaded]]     529 overloaded_error     [[prose]]       200 with plain text even in JSON mode
+    [[empty]]        200 with blank content            [[malformed]]    200 with a non-JSON body
+    [[html]]         502 with an HTML error page       [[truncated]]    200 with cut-off JSON
+    [[error:503]]    that HTTP status, OpenAI body     [[nochoices]]    200 with "choices": []
+    [[flaky:2]]      500 for the first 2 attempts      [[slow:1.5]]     1.5 s extra latency
+    [[quota]]        429 insufficient_quota            [[context]]      400 context_length_exceeded
+    [[filtered]]     finish_reason content_filter      [[reset]]        connection dropped mid-reply
+    [[overloaded]]   529 overloaded_error              [[prose]]        200 with plain text even in JSON mode
+
+Control endpoints (server-wide behaviour; ``FakeLLMServer.configure`` does the same from Python):
+
+    POST /_config    a JSON object of settings to change, answered with all of them: latency_ms,
+                     jitter_ms, error_rate, error_status, rpm, ratelimit_headers, valid_keys,
+                     auth_style, models, strict_models, force_status, seed
+    GET  /_log       every request so far: time, model, user message, status, masked key, system
+    POST /_reset     clear the log, the flaky counters and the rate bucket; reseed the randomness
 
 Run it on its own: ``python -m tests.fake_llm_server --port 8765 --latency-ms 100``.
 """
@@ -152,7 +160,11 @@ def json_reply(system: str, user: str, response_format: dict[str, Any] | None) -
     schema: dict[str, Any] | None = None
     if response_format and response_format.get("type") == "json_schema":
         props = response_format.get("json_schema", {}).get("schema", {}).get("properties", {})
+        enums = {k: v["enum"] for k, v in props.items() if v.get("enum")}
         schema = {k: v.get("type", "string") for k, v in props.items()}
+        if enums:  # a schema that lists the allowed values gets one of them, as a real provider's does
+            reply = {key: _value_for(kind, key, user, i) for i, (key, kind) in enumerate(schema.items())}
+            return reply | {k: v[len(user) % len(v)] for k, v in enums.items()}
     if not schema:
         schema = _first_json_object(system)
     if not schema:
@@ -445,15 +457,48 @@ class FakeLLMServer:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="OpenAI-compatible fake LLM server for Handai tests")
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--latency-ms", type=float, default=0.0)
-    parser.add_argument("--jitter-ms", type=float, default=0.0)
-    parser.add_argument("--error-rate", type=float, default=0.0)
-    parser.add_argument("--rpm", type=int, default=0)
-    parser.add_argument("--ratelimit-headers", action="store_true")
-    parser.add_argument("--valid-key", action="append", dest="valid_keys")
-    parser.add_argument("--auth-style", default="openai", choices=sorted(AUTH_BODIES))
+    doc = __doc__ or ""
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fake_llm_server",
+        description=doc.split("\n\n", 1)[0],
+        epilog=doc[doc.index("Per-request markers") :],  # the module docstring's tables: one place
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default: %(default)s)")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="milliseconds every reply waits (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--jitter-ms",
+        type=float,
+        default=0.0,
+        help="random +/- milliseconds added to the latency (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--error-rate",
+        type=float,
+        default=0.0,
+        help="fraction 0-1 of requests that fail with a 500 (the status is error_status in /_config; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rpm", type=int, default=0, help="requests per minute before 429s with Retry-After (default: 0, no limit)"
+    )
+    parser.add_argument(
+        "--ratelimit-headers", action="store_true", help="send x-ratelimit-* headers with --rpm, as OpenAI does"
+    )
+    parser.add_argument(
+        "--valid-key",
+        action="append",
+        dest="valid_keys",
+        metavar="KEY",
+        help="accept only this API key (repeat for several); without it any key, or none, is accepted",
+    )
+    parser.add_argument(
+        "--auth-style",
+        default="openai",
+        choices=sorted(AUTH_BODIES),
+        help="whose error body a wrong key gets (default: %(default)s)",
+    )
     args = parser.parse_args()
     config = ServerConfig(
         latency_ms=args.latency_ms,

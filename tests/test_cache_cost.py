@@ -99,10 +99,13 @@ def test_an_older_database_is_upgraded_by_the_migration_list(tmp_path):
         ("runs", "cost_usd"),
         ("results", "cost_usd"),
         ("results", "cached"),
+        ("runs", "active_seconds"),
+        ("runs", "resumed_at"),
+        ("results", "flags"),
     ]:
         con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     con.execute("DROP TABLE response_cache")
-    con.execute("DELETE FROM migrations WHERE name IN ('0002_cache_and_cost', '0003_stopped')")
+    con.execute("DELETE FROM migrations WHERE name > '0001_initial'")
     con.execute(
         "INSERT INTO runs (kind, name, provider, model, connection, params, system_prompt, columns, input_name,"
         " input_hash, input_columns, concurrency, max_retries, status, total_rows, succeeded, failed, tokens_in,"
@@ -117,7 +120,7 @@ def test_an_older_database_is_upgraded_by_the_migration_list(tmp_path):
     assert db.cached_replies(["nothing"]) == {}
     con = sqlite3.connect(path)
     names = [r[0] for r in con.execute("SELECT name FROM migrations ORDER BY name")]
-    assert names == ["0001_initial", "0002_cache_and_cost", "0003_stopped"]
+    assert names == ["0001_initial", "0002_cache_and_cost", "0003_stopped", "0004_active_time_and_flags"]
     assert db.get_run(1).status == "stopped"  # "cancelled" is now "stopped"
     db.close()
 

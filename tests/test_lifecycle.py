@@ -71,8 +71,9 @@ def test_status_writes_are_compare_and_set(db):
     assert not db.set_run_status(run_id, RunStatus.COMPLETED)  # queued cannot complete
     db.claim_run(run_id)
     assert db.set_run_status(run_id, RunStatus.STOPPED)
-    assert not db.finish_run(run_id, RunStatus.COMPLETED)  # a late owner never un-stops it
+    assert not db.finish_run(run_id, RunStatus.COMPLETED, None, 1.5)  # a late owner never un-stops it
     assert db.get_run(run_id).status == RunStatus.STOPPED
+    assert db.get_run(run_id).active_seconds == 1.5  # the time it ran still counts
     assert not db.set_run_status(run_id, RunStatus.PAUSED)  # stopped → paused is not a move
     with pytest.raises(ValueError):
         db.set_run_status(run_id, RunStatus.COMPLETED, only_from=(RunStatus.PAUSED,))
