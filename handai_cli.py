@@ -23,11 +23,11 @@ from typing import Any
 from handai_db import Database, RunFilter, RunStatus, get_db
 from handai_engine import Engine, Progress, RunSettings, get_engine
 from handai_errors import RunStartError, redact
-from handai_io import FileReadError, ReadOptions, content_hash, read_table, write_table
+from handai_io import WRITE_SUFFIXES, FileReadError, ReadOptions, content_hash, read_table, write_table
 from handai_prompts import GENERATE_TEMPLATES, TemplateError, make_schema
 from providers import PROVIDERS, Connection, check_key_format, resolve_endpoint, resolve_key
 
-OUTPUT_SUFFIXES = (".csv", ".xlsx", ".json", ".jsonl")
+OUTPUT_SUFFIXES = tuple(WRITE_SUFFIXES)
 RESUMABLE = (RunStatus.PAUSED, RunStatus.INTERRUPTED, RunStatus.STOPPED)
 
 
@@ -132,11 +132,23 @@ def _follow(engine: Engine, run_id: int) -> Progress:
     return final
 
 
-def _finish(db: Database, engine: Engine, run_id: int, output: Path | None) -> int:
+def _write(db: Database, run_id: int, output: Path, guard: bool) -> None:
+    """The run's results to ``output``; says on stderr which cells the CSV formula guard changed."""
+    changed = write_table(db.results_frame(run_id), output, guard=guard)
+    if changed:
+        print(
+            f"note: {changed:,} cell{'s' if changed != 1 else ''} starting with = + - or @ got a leading ' in "
+            f"{output.name} so spreadsheets do not run them as formulas; --no-csv-formula-guard keeps every "
+            "cell exactly (XLSX, JSON, JSONL and Parquet always do).",
+            file=sys.stderr,
+        )
+
+
+def _finish(db: Database, engine: Engine, run_id: int, output: Path | None, guard: bool = True) -> int:
     final = _follow(engine, run_id)
     run = db.get_run(run_id)
     if output is not None:
-        write_table(db.results_frame(run_id), output)
+        _write(db, run_id, output, guard)
         print(f"Wrote {final.total} rows to {output}")
     if run is not None and run.stop_reason:
         print(f"run {run_id} {run.status}: {run.stop_reason}", file=sys.stderr)
@@ -167,7 +179,7 @@ def cmd_transform(args: argparse.Namespace, db: Database, engine: Engine) -> int
     )
     print(f"run {run_id}: {min(len(table.df), args.limit or len(table.df))} rows from {path.name}")
     engine.start(run_id, conn)
-    return _finish(db, engine, run_id, output)
+    return _finish(db, engine, run_id, output, args.csv_formula_guard)
 
 
 def cmd_generate(args: argparse.Namespace, db: Database, engine: Engine) -> int:
@@ -198,7 +210,7 @@ def cmd_generate(args: argparse.Namespace, db: Database, engine: Engine) -> int:
     )
     print(f"run {run_id}: generating {args.rows} rows")
     engine.start(run_id, conn)
-    return _finish(db, engine, run_id, output)
+    return _finish(db, engine, run_id, output, args.csv_formula_guard)
 
 
 def cmd_runs(args: argparse.Namespace, db: Database, engine: Engine) -> int:
@@ -222,7 +234,7 @@ def cmd_runs(args: argparse.Namespace, db: Database, engine: Engine) -> int:
         return 0
     if args.runs_command == "export":
         output = _check_output(args.output)
-        write_table(db.results_frame(run.id), output)
+        _write(db, run.id, output, args.csv_formula_guard)
         print(f"Wrote {run.total_rows} rows to {output}")
         return 0
     conn = _connection(argparse.Namespace(provider=run.provider), run.connection)
@@ -234,7 +246,7 @@ def cmd_runs(args: argparse.Namespace, db: Database, engine: Engine) -> int:
     else:
         engine.retry_failed(run.id, conn)
     print(f"run {run.id}: {args.runs_command} with {run.provider} / {run.model}")
-    return _finish(db, engine, run.id, output)
+    return _finish(db, engine, run.id, output, args.csv_formula_guard)
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -251,7 +263,18 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="ask for JSON and write one column per field")
     p.add_argument("--budget", type=float, help="pause the run before its cost passes this many USD")
     p.add_argument("--no-cache", action="store_true", help="call the model even for replies already paid for")
-    p.add_argument("--output", "-o", required=True, help="OUT.csv, .xlsx, .json or .jsonl")
+    p.add_argument("--output", "-o", required=True, help="OUT.csv, .xlsx, .json, .jsonl or .parquet")
+    _add_guard_option(p)
+
+
+def _add_guard_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--csv-formula-guard",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="CSV only: put a ' before cells starting with = + - or @ so spreadsheets do not run them as formulas "
+        "(default: on; the count of changed cells is printed). Other formats keep every cell exactly.",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -281,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
         rr = rs.add_parser(name)
         rr.add_argument("run_id", type=int)
         rr.add_argument("--output", "-o")
+        _add_guard_option(rr)
         rr.add_argument("--budget", type=float, help="raise (or set) the run's budget cap in USD")
     for name, what in (("stop", "stop a run, whichever process runs it"), ("pause", "pause a run (resumable)")):
         rc = rs.add_parser(name, help=what)
@@ -288,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     re_ = rs.add_parser("export")
     re_.add_argument("run_id", type=int)
     re_.add_argument("--output", "-o", required=True)
+    _add_guard_option(re_)
     return parser
 
 

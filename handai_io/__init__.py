@@ -26,28 +26,43 @@ The rooms, each with one job:
     header         which row is the header: comments, title blocks, rows of column numbers
     surveys        Qualtrics, SurveyMonkey, LimeSurvey and REDCap exports
     frames         cells and names to the final frame
-    export         CSV/XLSX/JSON/JSONL exports with the formula-injection guard; write_table
+    export         CSV/XLSX/JSON/JSONL/Parquet exports; XLSX keeps text as text, CSV's formula guard
+                   is a choice whose count ``guarded_cells`` gives; write_table
 
 No Streamlit here: pages call these functions.
 """
 
 from handai_io.api import content_hash, list_sheets, read_table, sample_dataset
-from handai_io.export import EXPORT_FORMATS, export_bytes, neutralize_formulas, write_table
+from handai_io.export import (
+    EXPORT_FORMATS,
+    FORMULA_GUARD_HELP,
+    WRITE_SUFFIXES,
+    export_bytes,
+    guarded_cells,
+    neutralize_formulas,
+    write_table,
+)
 from handai_io.model import FileReadError, LoadedTable, ReadOptions
+from handai_io.selection import RowSelection, select_rows
 from handai_io.sources import MAX_UPLOAD_BYTES, SUPPORTED_EXTENSIONS
 
 __all__ = [
     "EXPORT_FORMATS",
+    "FORMULA_GUARD_HELP",
     "MAX_UPLOAD_BYTES",
     "SUPPORTED_EXTENSIONS",
+    "WRITE_SUFFIXES",
     "FileReadError",
     "LoadedTable",
     "ReadOptions",
+    "RowSelection",
     "content_hash",
     "export_bytes",
+    "guarded_cells",
     "list_sheets",
     "neutralize_formulas",
     "read_table",
     "sample_dataset",
+    "select_rows",
     "write_table",
 ]

@@ -42,7 +42,7 @@ def read_delimited(raw: bytes, source: str, fmt: str, options: ReadOptions) -> L
     first_line = 2 if directive else 1
     rows = _parse_delimited(text, delimiter, source, first_line)
     line_of = _line_numbers(text, delimiter, first_line)
-    table = table_from_rows(rows, options.skip_rows, source, "line", line_of, notes)
+    table = table_from_rows(rows, options.skip_rows, source, "line", line_of, notes, options.subheader)
     return LoadedTable(
         table.df,
         encoding,

@@ -1,7 +1,16 @@
-"""Exports: CSV (UTF-8 with BOM, so Excel shows non-ASCII text), XLSX, JSON, JSON Lines; written safely.
+"""Exports: CSV (UTF-8 with BOM, so Excel shows non-ASCII text), XLSX, JSON, JSON Lines and Parquet.
 
-Spreadsheet formats are guarded against formula injection (OWASP "CSV injection"); files are
-replaced atomically, never left half-written.
+The rule: an export never changes a cell without saying so.
+
+- XLSX writes every text cell as text (an inline string), so ``=1+1``, ``@user`` and ``- item``
+  arrive exactly as they are and a spreadsheet evaluates nothing.
+- CSV has no types: a spreadsheet that opens it runs any cell starting with ``= + - @`` (or a
+  tab or CR) as a formula (OWASP "CSV injection"). The guard (``guard=True``, the default) puts a
+  single quote before such cells; it is a choice the caller shows the user, with the count from
+  ``guarded_cells``. Plain numbers such as ``-3.5`` are never touched.
+- JSON, JSON Lines and Parquet hold every cell exactly.
+
+Files are replaced atomically, never left half-written.
 """
 
 import datetime
@@ -14,6 +23,9 @@ from pathlib import Path
 
 import openpyxl
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 EXPORT_FORMATS: dict[str, str] = {
@@ -21,11 +33,49 @@ EXPORT_FORMATS: dict[str, str] = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "json": "application/json",
     "jsonl": "application/x-ndjson",
+    "parquet": "application/vnd.apache.parquet",
 }
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# File suffixes write_table understands, and the format each one writes.
+WRITE_SUFFIXES: dict[str, str] = {
+    ".csv": "csv",
+    ".xlsx": "xlsx",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+}
+FORMULA_GUARD_HELP = (
+    "Spreadsheets (Excel, LibreOffice, Google Sheets) run a CSV cell that starts with = + - or @ as a "
+    "formula, which can be abused to run commands or leak data when the file is opened. The guard puts "
+    "a single quote (') before such cells so they open as plain text. It changes those cells, which "
+    "breaks joins back to the source (e.g. tweets that start with @); turn it off if the CSV goes to a "
+    "program rather than a spreadsheet. XLSX, JSON, JSONL and Parquet keep every cell exactly."
+)
+_FORMULA_START = re.compile(r"[=+\-@\t\r]")
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _XLSX_MAX_ROWS = 1_048_576
 _XLSX_MAX_COLUMNS = 16_384
+
+
+def _is_formula_like(value: object) -> bool:
+    return isinstance(value, str) and bool(_FORMULA_START.match(value)) and not _PLAIN_NUMBER.fullmatch(value)
+
+
+def _formula_mask(column: pd.Series) -> pd.Series:
+    """Which cells of a column a spreadsheet would run as a formula (non-text cells never)."""
+    if not (column.dtype == object or pd.api.types.is_string_dtype(column)):
+        return pd.Series(False, index=column.index)
+    text = column.astype(object)
+    starts = text.str.match(_FORMULA_START.pattern, na=False).astype(bool)
+    if not starts.any():
+        return starts
+    return starts & ~text.str.fullmatch(_PLAIN_NUMBER.pattern, na=False).astype(bool)
+
+
+def guarded_cells(df: pd.DataFrame) -> int:
+    """How many cells (column names included) the CSV formula guard changes in this table."""
+    names = sum(_is_formula_like(name) for name in df.columns)
+    return names + sum(int(_formula_mask(df.iloc[:, position]).sum()) for position in range(df.shape[1]))
 
 
 def neutralize_formulas(df: pd.DataFrame) -> pd.DataFrame:
@@ -36,31 +86,34 @@ def neutralize_formulas(df: pd.DataFrame) -> pd.DataFrame:
     """
     out = df.copy()
     for position in range(out.shape[1]):
-        column = out.iloc[:, position]
-        if column.dtype == object or pd.api.types.is_string_dtype(column):
-            out.isetitem(position, column.map(_neutralize_cell, na_action="ignore"))
-    out.columns = [_neutralize_cell(name) for name in out.columns]
+        mask = _formula_mask(out.iloc[:, position])
+        if mask.any():
+            column = out.iloc[:, position].astype(object)
+            column[mask] = "'" + column[mask]
+            out.isetitem(position, column.astype(out.dtypes.iloc[position]))
+    out.columns = ["'" + name if _is_formula_like(name) else name for name in out.columns]
     return out
 
 
-def _neutralize_cell(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
-        return "'" + value
-    return value
+def export_bytes(df: pd.DataFrame, fmt: str, *, guard: bool = True) -> bytes:
+    """The table as a download in ``fmt`` (a key of EXPORT_FORMATS).
 
-
-def export_bytes(df: pd.DataFrame, fmt: str) -> bytes:
-    """The table as a download: CSV (UTF-8 with BOM) or XLSX with formulas neutralised; JSON/JSONL."""
+    ``guard`` applies to CSV only: cells a spreadsheet would run as formulas get a leading ``'``
+    (``guarded_cells`` says how many). Every other format keeps every cell exactly.
+    """
     fmt = fmt.lower()
     if fmt == "csv":
-        return neutralize_formulas(df).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+        table = neutralize_formulas(df) if guard else df
+        return table.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
     if fmt == "xlsx":
-        return _xlsx_bytes(neutralize_formulas(df))
+        return _xlsx_bytes(df)
     if fmt == "json":
         return json.dumps(_json_records(df), ensure_ascii=False, default=str).encode("utf-8")
     if fmt == "jsonl":
         lines = (json.dumps(record, ensure_ascii=False, default=str) + "\n" for record in _json_records(df))
         return "".join(lines).encode("utf-8")
+    if fmt == "parquet":
+        return _parquet_bytes(df)
     raise ValueError(f"Unknown export format '{fmt}'. Use one of: {', '.join(EXPORT_FORMATS)}.")
 
 
@@ -77,12 +130,22 @@ def _xlsx_bytes(df: pd.DataFrame) -> bytes:
         )
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet("data")
-    sheet.append([_xlsx_value(name) for name in df.columns])
+    sheet.append([_xlsx_cell(sheet, name) for name in df.columns])
     for row in df.itertuples(index=False, name=None):
-        sheet.append([_xlsx_value(value) for value in row])
+        sheet.append([_xlsx_cell(sheet, value) for value in row])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def _xlsx_cell(sheet: object, value: object) -> object:
+    """A value openpyxl can store; text as an explicit string cell, never a formula."""
+    value = _xlsx_value(value)
+    if not isinstance(value, str):
+        return value
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.data_type = "s"  # openpyxl would store "=1+1" as a formula; a string cell is shown as typed
+    return cell
 
 
 def _xlsx_value(value: object) -> object:
@@ -98,18 +161,41 @@ def _xlsx_value(value: object) -> object:
     return value
 
 
-_WRITE_FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+def _parquet_bytes(df: pd.DataFrame) -> bytes:
+    """Parquet with each column's own type; a column mixing kinds (text and numbers) is stored as text."""
+    arrays = []
+    for position in range(df.shape[1]):
+        column = df.iloc[:, position]
+        try:
+            arrays.append(pa.array(column, from_pandas=True))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            arrays.append(pa.array(column.map(_parquet_text, na_action="ignore"), type=pa.string(), from_pandas=True))
+    table = pa.Table.from_arrays(arrays, names=[str(name) for name in df.columns])
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
 
 
-def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write to a file whose suffix picks the format; replaced atomically, never half-written."""
+def _parquet_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike, *, guard: bool = True) -> int:
+    """Write to a file whose suffix picks the format; replaced atomically, never half-written.
+
+    Returns how many cells the CSV formula guard changed (0 for every other format, or ``guard=False``).
+    """
     path = Path(path)
-    fmt = _WRITE_FORMATS.get(path.suffix.lower())
+    fmt = WRITE_SUFFIXES.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(
-            f"Cannot write '{path.name}': unknown file type '{path.suffix}'. Use one of: {', '.join(_WRITE_FORMATS)}."
+            f"Cannot write '{path.name}': unknown file type '{path.suffix}'. Use one of: {', '.join(WRITE_SUFFIXES)}."
         )
-    payload = export_bytes(df, fmt)
+    payload = export_bytes(df, fmt, guard=guard)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
@@ -118,3 +204,4 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    return guarded_cells(df) if fmt == "csv" and guard else 0

@@ -73,17 +73,23 @@ def frame_from_columns(
 
 
 def _clean_names(numbered: list[tuple[int, str | None]], notes: list[str]) -> list[str]:
-    """Strip names, name blank/``Unnamed: N`` ones ``column_N`` and number duplicates ``x_2``."""
+    """Strip names, name blank/``Unnamed: N`` ones ``column_N`` and number duplicates ``x_2``.
+
+    Each kind of change is one note, however many columns it touched (see ``grouped_note``).
+    """
+    blank: list[str] = []
+    unnamed: list[str] = []
     stripped = []
     for position, name in numbered:
         text = (name or "").strip()
         if not text or _UNNAMED.fullmatch(text):
             new = f"column_{position}"
-            notes.append(f"Renamed '{text}' to '{new}'" if text else f"Named blank column {position} '{new}'")
+            (unnamed if text else blank).append(f"'{text}' to '{new}'" if text else str(position))
             text = new
         stripped.append(text)
     taken = set(stripped)
     seen: set[str] = set()
+    duplicates: list[str] = []
     result = []
     for text in stripped:
         if text in seen:
@@ -91,12 +97,42 @@ def _clean_names(numbered: list[tuple[int, str | None]], notes: list[str]) -> li
             while f"{text}_{suffix}" in taken:
                 suffix += 1
             new = f"{text}_{suffix}"
-            notes.append(f"Renamed duplicate column '{text}' to '{new}'")
+            duplicates.append(f"'{text}' to '{new}'")
             taken.add(new)
             text = new
         seen.add(text)
         result.append(text)
+    for note in (
+        grouped_note(
+            blank,
+            "Named blank column {0} 'column_{0}'",
+            "{n} blank header cells were named column_N (columns {examples})",
+        ),
+        grouped_note(unnamed, "Renamed {0}", "Renamed {n} 'Unnamed: N' header cells to column_N: {examples}"),
+        grouped_note(duplicates, "Renamed duplicate column {0}", "Renamed {n} duplicate column names: {examples}"),
+    ):
+        if note:
+            notes.append(note)
     return result
+
+
+EXAMPLES_IN_NOTE = 3
+
+
+def grouped_note(items: Sequence[str], one: str, many: str) -> str | None:
+    """One note for a kind of change: ``one`` with the item when there is one; else ``many`` with
+    the count ``{n}`` and the first few items as ``{examples}`` ("27 blank header cells were named
+    column_N (columns 3, 5, 9 and 24 more)")."""
+    if not items:
+        return None
+    if len(items) == 1:
+        return one.format(items[0])
+    rest = len(items) - EXAMPLES_IN_NOTE
+    if rest > 0:
+        examples = f"{', '.join(items[:EXAMPLES_IN_NOTE])} and {rest:,} more"
+    else:
+        examples = f"{', '.join(items[:-1])} and {items[-1]}"
+    return many.format(n=f"{len(items):,}", examples=examples)
 
 
 def cell_text(value: object) -> str | None:

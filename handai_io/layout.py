@@ -7,6 +7,7 @@ import pandas as pd
 
 from handai_io.frames import Row, frame_from_rows
 from handai_io.header import choose_header, header_note
+from handai_io.model import FileReadError
 from handai_io.surveys import EVIDENCE_ROWS, recognise
 
 
@@ -20,17 +21,24 @@ class Table:
 
 
 def table_from_rows(
-    rows: list[Row], skip_rows: int | None, source: str, unit: str, line_of: Callable[[int], int], notes: list[str]
+    rows: list[Row],
+    skip_rows: int | None,
+    source: str,
+    unit: str,
+    line_of: Callable[[int], int],
+    notes: list[str],
+    subheader: bool = False,
 ) -> Table:
     """The table the rows hold; ``unit`` names a row in notes ("line", "row"), ``line_of`` numbers it.
 
     With ``skip_rows`` set, the row under the skipped ones is the header and every row below it
-    is data: nothing is detected, so the user can always undo a wrong guess.
+    is data: nothing is detected, so the user can always undo a wrong guess. With ``subheader``
+    the row under the header is part of the column names ("Question - Option"), not data.
     """
     header = choose_header(rows, skip_rows, source, unit)
     names = rows[header.index]
     start = header.index + 1
-    survey = None if header.chosen else recognise(names, rows[start : start + EVIDENCE_ROWS])
+    survey = None if header.chosen or subheader else recognise(names, rows[start : start + EVIDENCE_ROWS])
     descriptions: list[str | None] = []
     if survey is not None:
         header = replace(header, numbering_below=False)  # the rows under it are the survey's
@@ -42,5 +50,46 @@ def table_from_rows(
     notes.append(header_note(header, unit, line, line_of(header.index + 1) if header.numbering_below else None))
     if survey is not None:
         notes.append(survey.note)
+    if subheader:
+        if start >= len(rows):
+            raise FileReadError(
+                f"'{source}' has no {unit} under its header ({unit} {line:,}) to use as a sub-header. "
+                "Turn off the sub-header option in the reading options."
+            )
+        names = merge_subheader(names, rows[start])
+        joined = [name for name in names if name and SUBHEADER_JOIN in name]
+        example = f", such as '{joined[0]}'" if joined else ""
+        notes.append(
+            f"Column names join the header ({unit} {line:,}) and the {unit} under it ({unit} {line_of(start):,}), "
+            f"as set in the reading options{example}; {len(joined):,} names changed."
+        )
+        start += 1
     df, described = frame_from_rows(names, rows[start:], source, notes, descriptions)
     return Table(df, described, header.index, line, survey.platform if survey else None)
+
+
+SUBHEADER_JOIN = " - "
+
+
+def merge_subheader(top: Row, below: Row) -> Row:
+    """Column names from two header rows: "Question - Option".
+
+    A blank top cell over a named sub-header cell continues the question to its left (a merged
+    cell, as survey exports and hand-made sheets write it); a blank sub-header cell, or one equal
+    to the top, leaves the top name as it is.
+    """
+    names: Row = []
+    question = ""
+    for position in range(max(len(top), len(below))):
+        upper = (top[position] if position < len(top) else None) or ""
+        lower = ((below[position] if position < len(below) else None) or "").strip()
+        if upper.strip():
+            question = upper.strip()
+        elif not lower:
+            question = ""
+        current = upper.strip() or (question if lower else "")
+        if current and lower and lower != current:
+            names.append(f"{current}{SUBHEADER_JOIN}{lower}")
+        else:
+            names.append(current or lower or None)
+    return names

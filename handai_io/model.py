@@ -16,6 +16,9 @@ class ReadOptions:
     sheet: str | None = None  # None = first sheet
     skip_rows: int | None = None  # None = detect the header (preamble, survey header rows); a number = exactly that
     json_key: str | None = None  # for JSON objects holding records under a key; None = detect
+    # The row under the header is a second header row (options under a question): its cells join
+    # the names ("Question - Option") and it is not data. Text files and sheets only.
+    subheader: bool = False
 
 
 @dataclass

@@ -59,7 +59,9 @@ def read_workbook(raw: bytes, source: str, options: ReadOptions) -> LoadedTable:
         others = [s for s in sheets if s != sheet]
         hint = f" Pick another sheet: {', '.join(others)}." if others else ""
         raise FileReadError(f"The sheet '{sheet}' in '{source}' is empty.{hint}")
-    table = table_from_rows(rows, options.skip_rows, source, "row", lambda index: first_row + index, notes)
+    table = table_from_rows(
+        rows, options.skip_rows, source, "row", lambda index: first_row + index, notes, options.subheader
+    )
     return LoadedTable(
         table.df,
         None,

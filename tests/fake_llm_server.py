@@ -478,7 +478,8 @@ def main() -> None:
         "--error-rate",
         type=float,
         default=0.0,
-        help="fraction 0-1 of requests that fail with a 500 (the status is error_status in /_config; default: %(default)s)",
+        help="fraction 0-1 of requests that fail with a 500 "
+        "(the status is error_status in /_config; default: %(default)s)",
     )
     parser.add_argument(
         "--rpm", type=int, default=0, help="requests per minute before 429s with Retry-After (default: 0, no limit)"

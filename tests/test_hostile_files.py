@@ -583,22 +583,24 @@ def test_csv_export_neutralises_formulas_and_keeps_numbers_and_html():
     assert all(row[0] == row[1] for row in rows[1:])
 
 
-def test_xlsx_export_neutralises_formulas_and_keeps_numbers_and_html():
+def test_xlsx_export_keeps_formulas_as_text_and_numbers_and_html():
     exported = export_bytes(export_frame(), "xlsx")
     sheet = openpyxl.load_workbook(io.BytesIO(exported)).active
     rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
-    assert rows[0] == ["'=cmd", "text"]
+    assert rows[0] == ["=cmd", "text"]
     body = [row[1] for row in rows[1:]]
-    # XML turns a raw CR into LF when it is read back; the quote in front is what matters.
-    assert body == ["'" + cell.replace("\r", "\n") for cell in DANGEROUS] + HARMLESS
-    assert all(cell.data_type == "s" for row in sheet.iter_rows(min_row=2) for cell in row)  # never a formula
+    # XML turns a raw CR into LF when it is read back.
+    assert body == [cell.replace("\r", "\n") for cell in DANGEROUS] + HARMLESS
+    assert all(cell.data_type == "s" for row in sheet.iter_rows() for cell in row)  # never a formula
 
 
-def test_a_loaded_formula_file_is_neutralised_on_export_and_reads_back_as_text():
+def test_a_loaded_formula_file_is_guarded_in_csv_and_kept_as_text_in_xlsx():
     table = read_table(b"a,b\n=1+2,-3.5\n+x,@SUM(A1)\n", "formulas.csv")
-    for fmt in ("csv", "xlsx"):
-        again = read_table(export_bytes(table.df, fmt), f"export.{fmt}")
-        assert values(again.df) == [["'=1+2", "-3.5"], ["'+x", "'@SUM(A1)"]]
+    again = read_table(export_bytes(table.df, "csv"), "export.csv")
+    assert values(again.df) == [["'=1+2", "-3.5"], ["'+x", "'@SUM(A1)"]]
+    for fmt, guard in (("csv", False), ("xlsx", True), ("parquet", True)):
+        again = read_table(export_bytes(table.df, fmt, guard=guard), f"export.{fmt}")
+        assert values(again.df) == [["=1+2", "-3.5"], ["+x", "@SUM(A1)"]], fmt
 
 
 def test_json_exports_keep_html_and_formulas_verbatim():

@@ -116,10 +116,11 @@ def test_line_breaks_inside_quoted_cells_survive_including_bare_cr():
 def test_duplicate_blank_and_unnamed_headers_are_renamed_with_notes():
     table = read_table(b"name,name,,Unnamed: 3, spaced ,x_2,x,x\n1,2,3,4,5,6,7,8\n", "h.csv")
     assert list(table.df.columns) == ["name", "name_2", "column_3", "column_4", "spaced", "x_2", "x", "x_3"]
-    assert "Renamed duplicate column 'name' to 'name_2'" in table.notes
-    assert "Named blank column 3 'column_3'" in table.notes
-    assert "Renamed 'Unnamed: 3' to 'column_4'" in table.notes
-    assert "Renamed duplicate column 'x' to 'x_3'" in table.notes
+    assert table.notes[1:] == [
+        "Named blank column 3 'column_3'",
+        "Renamed 'Unnamed: 3' to 'column_4'",
+        "Renamed 2 duplicate column names: 'name' to 'name_2' and 'x' to 'x_3'",
+    ]
 
 
 def test_trailing_delimiters_and_empty_rows_are_dropped_but_content_never_is():
@@ -389,12 +390,12 @@ def test_export_csv_neutralises_formulas():
     assert back["v"].tolist() == ["'" + value for value in FORMULAS] + ["-3.5"]
 
 
-def test_export_xlsx_neutralises_formulas():
+def test_export_xlsx_keeps_formula_like_text_exactly_as_text():
     df = pd.DataFrame({"v": [*FORMULAS, "-3.5"]})
     sheet = openpyxl.load_workbook(io.BytesIO(export_bytes(df, "xlsx"))).active
     cells = [row[0] for row in sheet.iter_rows(min_row=2)]
     assert all(cell.data_type == "s" for cell in cells)  # text, never a formula
-    expected = ["'" + value.replace("\r", "\n") for value in FORMULAS]  # XML stores CR as LF
+    expected = [value.replace("\r", "\n") for value in FORMULAS]  # XML stores CR as LF
     assert [cell.value for cell in cells] == [*expected, "-3.5"]
 
 
@@ -438,7 +439,7 @@ def test_export_formats_details():
     assert json.loads(export_bytes(mixed, "json")) == [{"n": 1, "f": 0.5}, {"n": 2, "f": None}]
     with pytest.raises(ValueError, match="Unknown export format 'pdf'"):
         export_bytes(ROUND_TRIP, "pdf")
-    assert set(handai_io.EXPORT_FORMATS) == {"csv", "xlsx", "json", "jsonl"}
+    assert set(handai_io.EXPORT_FORMATS) == {"csv", "xlsx", "json", "jsonl", "parquet"}
 
 
 def test_xlsx_export_drops_characters_xml_cannot_hold():
