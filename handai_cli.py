@@ -237,15 +237,27 @@ def cmd_runs(args: argparse.Namespace, db: Database, engine: Engine) -> int:
         _write(db, run.id, output, args.csv_formula_guard)
         print(f"Wrote {run.total_rows} rows to {output}")
         return 0
-    conn = _connection(argparse.Namespace(provider=run.provider), run.connection)
     output = _check_output(args.output) if args.output else None
-    if args.budget is not None:
-        engine.update_settings(run.id, budget_usd=args.budget)
+    changes = {
+        key: value
+        for key, value in (
+            ("budget_usd", args.budget),
+            ("model", args.model),
+            ("base_url", args.base_url),
+            ("system_prompt", args.prompt),
+            ("concurrency", args.concurrency),
+        )
+        if value is not None
+    }
+    if changes:  # recorded on the run and in its log before anything is sent
+        engine.update_settings(run.id, **changes)
+        run = db.get_run(run.id)
+    conn = _connection(argparse.Namespace(provider=run.provider), run.connection)
     if args.runs_command == "resume":
         engine.resume(run.id, conn)
     else:
         engine.retry_failed(run.id, conn)
-    print(f"run {run.id}: {args.runs_command} with {run.provider} / {run.model}")
+    print(f"run {run.id}: {args.runs_command} with {run.provider} / {run.model} at {conn.effective_base_url()}")
     return _finish(db, engine, run.id, output, args.csv_formula_guard)
 
 
@@ -306,6 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
         rr.add_argument("--output", "-o")
         _add_guard_option(rr)
         rr.add_argument("--budget", type=float, help="raise (or set) the run's budget cap in USD")
+        rr.add_argument("--model", help="send the remaining rows to this model instead (recorded)")
+        rr.add_argument("--base-url", help="send them to this endpoint instead, e.g. after a wrong URL (recorded)")
+        rr.add_argument("--prompt", help="a changed instruction for the remaining rows (recorded)")
+        rr.add_argument("--concurrency", type=int, help="calls in flight at once")
     for name, what in (("stop", "stop a run, whichever process runs it"), ("pause", "pause a run (resumable)")):
         rc = rs.add_parser(name, help=what)
         rc.add_argument("run_id", type=int)

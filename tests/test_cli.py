@@ -196,3 +196,17 @@ def test_budget_and_no_cache_flags(llm, env, src, tmp_path):
     assert "cached 3" in again.stderr and len(llm.requests()) == 3
     fresh = cli(["transform", str(src), "--prompt", "x", *base(llm), "--no-cache", "--output", str(out)], env)
     assert fresh.returncode == 0 and len(llm.requests()) == 6
+
+
+def test_a_run_on_a_wrong_url_is_resumed_at_the_right_one_with_a_changed_model(llm, env, src, tmp_path):
+    wrong = ["--provider", "custom", "--model", "fake-small", "--base-url", "http://127.0.0.1:9/v1"]
+    first = cli(
+        ["transform", str(src), "--prompt", "x", *wrong, "--max-retries", "0", "--output", str(tmp_path / "o.csv")], env
+    )
+    assert first.returncode == 1
+    out = tmp_path / "fixed.csv"
+    fixed = cli(["runs", "resume", "1", "--base-url", llm.url, "--model", "fake-large", "--output", str(out)], env)
+    assert fixed.returncode == 0, fixed.stderr
+    assert f"fake-large at {llm.url}" in fixed.stdout
+    assert {r.model for r in llm.requests()} == {"fake-large"}
+    assert list(pd.read_csv(out)["ai_status"]) == ["succeeded"] * 3
