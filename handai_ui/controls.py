@@ -3,7 +3,9 @@ owns it), and resume, raise its budget or retry its failed rows once it is not."
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 
@@ -11,11 +13,21 @@ from handai_db import ACTIVE_STATUSES, Run, RunStatus, describe_owner, owner_id
 from handai_errors import RunStartError
 from providers import Connection
 
+from .announce import announce_finish, mark_started, scroll_to_run
 from .connections import run_connection
 from .progress import STATUS_ICONS, progress_view
+from .results import live_results
+from .run_edit import edit_run_settings
 from .services import db, engine
 from .sidebar import provider_name
 from .text import md
+
+LATEST_EVERY_S = 3.0  # the newest answers read the run's finished rows: less often than the counters
+STATUS_NOTES = {
+    RunStatus.PAUSED: "paused by you: the rows in flight finished; Resume sends the rest",
+    RunStatus.STOPPED: "stopped by you: no more rows are sent unless you Resume",
+    RunStatus.INTERRUPTED: "interrupted (the app stopped while it ran): Resume sends the rest",
+}
 
 
 def show_run(kind: str, run_id: int) -> None:
@@ -43,7 +55,40 @@ def submit_run(kind: str, create: Callable[[], int], conn: Connection) -> bool:
         _cannot_start(exc)
         return False
     show_run(kind, run_id)
+    mark_started(kind)
     return True
+
+
+def start_request(kind: str, clicked: str | None) -> str | None:
+    """Which start button to act on now: the one just clicked, or, when this page's run is still
+    running, the one confirmed after asking first."""
+    waiting_key = f"{kind}_confirm_start"
+    run_id = st.session_state.get(f"{kind}_run_id")
+    run = db().get_run(int(run_id)) if run_id else None
+    if clicked:
+        if run is None or run.status not in ACTIVE_STATUSES:
+            st.session_state.pop(waiting_key, None)
+            return clicked
+        st.session_state[waiting_key] = clicked
+    waiting = st.session_state.get(waiting_key)
+    if not waiting:
+        return None
+    if run is None or run.status not in ACTIVE_STATUSES:  # it ended meanwhile: nothing to ask
+        st.session_state.pop(waiting_key, None)
+        return waiting
+    with st.container(border=True):
+        st.warning(
+            f"Run #{run.id} is still running. Start another run beside it? Both will share the provider's rate limit.",
+            icon=":material/warning:",
+        )
+        c = st.columns([1, 1, 3])
+        if c[0].button("Start another run", type="primary", key=f"{kind}_confirm_yes"):
+            st.session_state.pop(waiting_key, None)
+            return waiting
+        if c[1].button("Cancel", key=f"{kind}_confirm_no"):
+            st.session_state.pop(waiting_key, None)
+            st.rerun()
+    return None
 
 
 def clone_run(run: Run) -> int | None:
@@ -51,7 +96,7 @@ def clone_run(run: Run) -> int | None:
     message) if it cannot start."""
     try:
         return engine().clone_run(run.id, run_connection(run))
-    except RunStartError as exc:
+    except (RunStartError, ValueError) as exc:
         _cannot_start(exc)
         return None
 
@@ -64,17 +109,27 @@ def run_controls(kind: str, run_id: int) -> None:
         st.session_state.pop(f"{kind}_run_id", None)
         return
     st.subheader(f"Run #{run.id}" + (f" · {md(run.name)}" if run.name else ""), anchor=False)
-    where = ""
-    if run.status == RunStatus.RUNNING and run.owner and run.owner != owner_id():
-        where = f" in {md(describe_owner(run.owner))}"
-    st.caption(
-        f"{STATUS_ICONS.get(run.status, '')} {run.status}{where} · {md(provider_name(run.provider))} / {md(run.model)}"
-    )
+    scroll_to_run(kind, run.id)
+    st.caption(status_line(run, db().run_counts(run.id).failed))
     if run.status in ACTIVE_STATUSES:
         _live(kind, run_id)
     else:
-        progress_view(run_id)
+        p = progress_view(run_id)
+        announce_finish(kind, run, p)
         _next_steps(kind, run)
+
+
+def status_line(run: Run, failed: int) -> str:
+    """ "✓ completed · 93 failed · OpenAI / gpt-4o-mini", and what a pause or stop means."""
+    where = ""
+    if run.status == RunStatus.RUNNING and run.owner and run.owner != owner_id():
+        where = f" in {md(describe_owner(run.owner))}"
+    failed_text = f" · {failed:,} failed" if failed else ""
+    note = STATUS_NOTES.get(RunStatus(run.status)) if run.status in STATUS_NOTES else None
+    return (
+        f"{STATUS_ICONS.get(run.status, '')} {run.status}{failed_text}{where} · "
+        f"{md(provider_name(run.provider))} / {md(run.model)}" + (f" — {note}" if note else "")
+    )
 
 
 def _live(kind: str, run_id: int) -> None:
@@ -84,25 +139,38 @@ def _live(kind: str, run_id: int) -> None:
         cols = st.columns(4)
         if cols[0].button(
             "Pause",
-            icon=":material/pause:",
+            icon=":material/pause_circle:",
             key=f"{kind}_pause_{run_id}",
-            help="Rows being sent finish and are recorded; Resume sends the rest.",
+            help="A break: the rows being sent finish and are recorded, nothing else is sent until you press "
+            "Resume, which sends the rest.",
         ):
             engine().pause(run_id)
             st.rerun(scope="app")
         if cols[1].button(
-            "Stop", icon=":material/stop:", key=f"{kind}_stop_{run_id}", help="Stop sending rows; Resume is offered."
+            "Stop",
+            icon=":material/stop_circle:",
+            key=f"{kind}_stop_{run_id}",
+            help="Ends the run now: no more rows are sent. Its results stay; Resume is still offered if you change "
+            "your mind.",
         ):
             engine().stop(run_id)
             st.rerun(scope="app")
         if p.finished:
             st.rerun(scope="app")
 
+    @st.fragment(run_every=LATEST_EVERY_S)
+    def latest() -> None:
+        run = db().get_run(run_id)
+        if run is not None:
+            live_results(kind, run)
+
     live()
+    latest()
 
 
 def _next_steps(kind: str, run: Run) -> None:
     counts = db().run_counts(run.id)
+    edit_run_settings(kind, run)
     budget = run.params.get("budget_usd")
     if budget is not None and counts.pending:
         new_cap = st.number_input(
@@ -133,8 +201,18 @@ def _resume(kind: str, run: Run, *, retry_failed: bool) -> None:
             engine().retry_failed(run.id, conn)
         else:
             engine().resume(run.id, conn)
-    except RunStartError as exc:
+    except (RunStartError, ValueError) as exc:
         _cannot_start(exc)
         return
     show_run(kind, run.id)
+    mark_started(kind)
     st.rerun()
+
+
+def create_transform_run(df: Any, settings: Any, conn: Connection, *, selection: str = "", **fields: Any) -> int:
+    """The engine's create_transform_run, with the description of the rows chosen when the
+    engine records one."""
+    create = engine().create_transform_run
+    if selection and "selection" in inspect.signature(create).parameters:
+        fields["selection"] = selection
+    return create(df, settings, conn, **fields)

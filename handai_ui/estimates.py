@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from handai_estimate import estimate_run
+from handai_prompts import estimate_tokens, generation_prompts, generation_rows, render_template, system_message
 from providers import price_for
 
 from .services import db
@@ -30,3 +31,17 @@ def estimate_caption(rows: int, prompt_tokens: float, choice: Choice, fields: in
         f"Estimate for {est.rows:,} rows: {est.tokens_in:,} tokens in, {est.tokens_out:,} out, {cost}, "
         f"about {format_seconds(est.seconds)} — {est.basis}."
     )
+
+
+def generate_estimate_caption(
+    description: str, count: int, variables: dict[str, list[str]], schema: dict | None, choice: Choice
+) -> str:
+    """The same estimate for Generate: each record's messages built as the run will build them."""
+    rows = generation_rows(count, variables)
+    names = [k for k in variables if rows and k in rows[0]]
+    system, template = generation_prompts(description, count, names)
+    system = system_message(system, schema, True)
+    sample = [render_template(template, r) for r in rows[:50]] or [template]
+    per_row = estimate_tokens(system) + sum(map(estimate_tokens, sample)) / len(sample)
+    fields = len(schema["fields"]) if schema else 2
+    return estimate_caption(count, per_row, choice, fields, "")

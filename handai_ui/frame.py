@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from .sidebar import Choice, render_sidebar
+
+PAGE_ICON = Path(__file__).parent / "assets" / "handai.png"  # local: no icon font fetched for the tab
 
 
 def frame() -> Choice:
     """Page config and the shared sidebar, called at the top of every page."""
     _leave_pages_directory_mode()
-    st.set_page_config(page_title="Handai", page_icon=":material/table_chart:", layout="wide")
+    st.set_page_config(page_title="Handai", page_icon=str(PAGE_ICON), layout="wide")
     return render_sidebar()
 
 

@@ -8,6 +8,8 @@ from handai_prompts import GENERATE_TEMPLATES
 from providers import check_key_format
 
 choice = ui.frame()
+KEPT = ("gen_schema_mode", "gen_desc", "gen_rows", "gen_variation")
+ui.keep(*KEPT)
 st.title("Generate", anchor=False)
 st.caption("Describe a dataset; Handai writes it one record at a time, checked against your schema.")
 
@@ -16,6 +18,7 @@ schema_mode = st.segmented_control(
     "Schema", ["Template", "Defined fields", "Free-form"], default="Template", key="gen_schema_mode"
 )
 schema = None
+schema_problem = None
 description = ""
 if schema_mode == "Template":
     name = st.selectbox(
@@ -41,9 +44,13 @@ else:
     )
     if schema_mode == "Defined fields":
         st.caption("Each field's description is sent to the model.")
-        schema = ui.schema_editor(
-            "gen_fields", [{"name": "text", "type": "string", "description": "the record's text"}]
+        schema, schema_problem = ui.schema_editor(
+            "gen_fields",
+            st.session_state.get("gen_fields_rows")
+            or [{"name": "text", "type": "string", "description": "the record's text"}],
         )
+        if schema_problem:
+            st.warning(ui.md(schema_problem), icon=":material/warning:")
 
 c = st.columns(2)
 count = c[0].number_input("Rows", 1, 100_000, 20, key="gen_rows")
@@ -59,9 +66,13 @@ variation = c[1].slider(
 with st.expander("Variables that cycle per row (optional)", icon=":material/autorenew:"):
     st.caption("Each row gets the next value of each variable, e.g. topic ← billing, login, shipping.")
     vars_df = st.data_editor(
-        pd.DataFrame({"variable": pd.Series(dtype="str"), "values (comma-separated)": pd.Series(dtype="str")}),
+        pd.DataFrame({"variable": [""], "values (comma-separated)": [""]}, dtype="str"),
         num_rows="dynamic",
         key="gen_vars",
+        column_config={
+            "variable": st.column_config.TextColumn("variable", default=""),
+            "values (comma-separated)": st.column_config.TextColumn("values (comma-separated)", default=""),
+        },
         width="stretch",
     )
 variables = {
@@ -74,10 +85,14 @@ st.subheader("2 · Generate", anchor=False)
 problem = None
 if not description.strip():
     problem = "Describe the dataset first."
+elif schema_problem:
+    problem = schema_problem
 elif not choice.model:
     problem = "Choose a model in the sidebar."
 if problem:
-    st.caption(f":material/info: {problem}")
+    st.caption(f":material/info: {ui.md(problem)}")
+else:
+    st.caption(ui.generate_estimate_caption(description, int(count), variables, schema, choice))
 conn = ui.connection(choice.provider)
 check = check_key_format(choice.provider, conn.api_key)
 if check.level == "warning":
@@ -92,7 +107,10 @@ full = c[2].button(
     disabled=problem is not None,
     key="gen_full",
 )
-if test or full:
+ui.kept(*KEPT)
+start = ui.start_request("generate", "test" if test else "full" if full else None)
+if start:
+    test = start == "test"
     settings = choice.settings(output_schema=schema)
     settings.temperature = variation
     settings.json_mode = True

@@ -39,15 +39,15 @@ with tab_runs:
                     "created": r.created_at,
                     "status": r.status,
                     "kind": r.kind,
-                    "name": r.name,
-                    "provider": ui.provider_name(r.provider),
-                    "model": r.model,
-                    "input": r.input_name,
                     "rows": r.total_rows,
                     "succeeded": r.succeeded,
                     "failed": r.failed,
                     "tokens": r.tokens_in + r.tokens_out,
                     "cost $": r.cost_usd,
+                    "name": r.name,
+                    "provider": ui.provider_name(r.provider),
+                    "model": r.model,
+                    "input": r.input_name,
                     "cached": r.cache_hits,
                 }
                 for r in runs
@@ -82,6 +82,15 @@ with tab_runs:
                 width="stretch",
             )
         c = st.columns(3)
+        page_title = "Generate" if run.kind == "generate" else "Transform"
+        if c[1].button(
+            f"Load these settings into {page_title}",
+            icon=":material/upload:",
+            key="hist_load",
+            help="Fills the page's provider, model, instruction, columns, template, output fields and "
+            "parameters with this run's.",
+        ):
+            st.switch_page(ui.load_into_page(run))
         if c[0].button(
             "New run with the same settings",
             icon=":material/content_copy:",
@@ -149,22 +158,33 @@ with tab_stats:
     if stats.empty:
         st.info("Statistics appear after the first run.")
     else:
-        stats["day"] = pd.to_datetime(stats["created_at"]).dt.date
+        created = pd.to_datetime(stats["created_at"])
+        one_day = created.dt.date.nunique() == 1
+        stats["when"] = created.dt.strftime("%H:00") if one_day else created.dt.date.astype(str)
+        per = "hour" if one_day else "day"
         c = st.columns(2)
-        c[0].markdown("**Runs per day**")
-        c[0].bar_chart(stats.groupby("day").size().rename("runs"))
-        c[1].markdown("**Rows per day**")
-        c[1].bar_chart(stats.groupby("day")[["succeeded", "failed"]].sum())
-        stats["label"] = stats["provider"] + " / " + stats["model"]
+        c[0].markdown(f"**Runs per {per}**" + (f" ({created.dt.date.iloc[0]:%Y-%m-%d})" if one_day else ""))
+        c[0].bar_chart(stats.groupby("when").size().rename("runs"), x_label=per, y_label="runs")
+        c[1].markdown(f"**Rows per {per}**")
+        c[1].bar_chart(
+            stats.groupby("when")[["succeeded", "failed"]].sum(),
+            x_label=per,
+            y_label="rows",
+            color=["#2e7d32", "#c62828"],
+        )
+        stats["label"] = stats["provider"].map(ui.provider_name) + " / " + stats["model"]
         by_model = stats.groupby("label")[["succeeded", "failed"]].sum()
         by_model["success rate %"] = (
             100 * by_model["succeeded"] / (by_model["succeeded"] + by_model["failed"]).where(lambda s: s > 0)
         ).round(1)
+        by_model["mean latency (ms)"] = stats.groupby("label")["avg_latency_ms"].mean().round(0)
+        st.markdown("**By provider / model**")
+        st.dataframe(by_model.fillna(""), width="stretch")
         c = st.columns(2)
         c[0].markdown("**Success rate by provider / model**")
-        c[0].bar_chart(by_model["success rate %"].fillna(0))
+        c[0].bar_chart(by_model["success rate %"].fillna(0), horizontal=True)
         c[1].markdown("**Mean latency (ms) by provider / model**")
-        c[1].bar_chart(stats.groupby("label")["avg_latency_ms"].mean().fillna(0))
+        c[1].bar_chart(by_model["mean latency (ms)"].fillna(0), horizontal=True)
         kinds = db.error_kind_totals()
         if kinds:
             st.markdown("**Failed rows by error kind**")

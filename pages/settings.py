@@ -37,6 +37,8 @@ for pid, config in PROVIDERS.items():
             if local.get(pid) and local[pid].live
             else ("server not running", ":material/cloud_off:")
         )
+    elif (pid == "custom" or pid == "azure") and not conn.effective_base_url():
+        status = ("no endpoint yet", ":material/link_off:")
     elif config.needs_key and not resolved.key:
         status = ("no key", ":material/key_off:")
     elif check.level == "warning" or check.level == "error" and config.needs_key:
@@ -46,7 +48,10 @@ for pid, config in PROVIDERS.items():
     with st.expander(
         f"{config.name} — {status[0]}",
         icon=status[1],
-        expanded=pid == st.session_state.get("handai_provider"),
+        expanded=pid == st.session_state.get("handai_provider")
+        or tested is not None
+        or check.level == "warning"
+        or bool(st.session_state.get(f"set_open_{pid}")),
     ):
         if config.local:
             listed = local.get(pid)
@@ -112,6 +117,7 @@ for pid, config in PROVIDERS.items():
             if remembered or (resolved.key and resolved.source == "session"):
                 st.caption(f":material/lock: {ui.md(store.describe())}")
         if c[0].button("Test connection", icon=":material/network_check:", key=f"set_test_{pid}"):
+            st.session_state[f"set_open_{pid}"] = True
             with st.spinner("Testing…"):
                 st.session_state[f"set_tested_{pid}"] = ui.test_provider(ui.connection(pid))
             st.rerun()

@@ -33,6 +33,9 @@ KEPT = (
     "tf_test_rows",
     "tf_budget",
     "tf_no_cache",
+    "tf_rows_mode",
+    "tf_rows_n",
+    "tf_rows_seed",
 )
 ui.keep(*KEPT)
 
@@ -98,12 +101,19 @@ else:
 if df is not None and len(df.columns):
     st.subheader("2 · Instruction", anchor=False)
     columns = [str(c) for c in df.columns]
+    kept_columns = st.session_state.get("tf_columns")
+    if isinstance(kept_columns, list) and not set(kept_columns) <= set(columns):  # loaded from another file
+        st.session_state["tf_columns"] = [c for c in kept_columns if c in columns]
+    ui.instruction_library("tf", "tf_prompt", "tf_examples")
     prompt = st.text_area(
         "Instruction",
         key="tf_prompt",
         height=120,
         placeholder="e.g. Classify the sentiment of this review as positive, negative or neutral.",
     )
+    with st.expander("Examples (optional): input → expected output", icon=":material/school:"):
+        st.caption("Sent before each row as earlier turns of the conversation, so the model answers alike.")
+        examples = ui.examples_editor("tf_examples", st.session_state.get("tf_examples_rows", []))
     mode = st.segmented_control(
         "Send each row as", ["Columns as JSON", "Template"], default="Columns as JSON", key="tf_mode"
     )
@@ -137,7 +147,9 @@ if df is not None and len(df.columns):
                 label_problem = str(exc)
     with st.expander("Output fields (optional)", icon=":material/data_object:"):
         st.caption("Define fields to get one column each (the reply is asked for as JSON).")
-        schema = ui.schema_editor("tf_fields", [])
+        schema, schema_problem = ui.schema_editor("tf_fields", st.session_state.get("tf_fields_rows", []))
+        if schema_problem:
+            st.warning(ui.md(schema_problem), icon=":material/warning:")
 
     problem = None
     if not prompt.strip():
@@ -154,6 +166,8 @@ if df is not None and len(df.columns):
                 problem = str(exc)
     elif not chosen:
         problem = "Choose at least one column to send."
+    elif schema_problem:
+        problem = schema_problem
     if not choice.model:
         problem = problem or "Choose a model in the sidebar."
 
@@ -162,15 +176,26 @@ if df is not None and len(df.columns):
         system = system_message(prompt, schema, choice.json_mode)
         user = user_message(first, template=template, columns=chosen)
         with st.expander("Preview: what row 1 sends", icon=":material/visibility:", expanded=False):
-            for message in build_messages(system, user):
+            for message in build_messages(system, user, examples):
                 st.caption(message["role"])
                 st.code(message["content"], language=None, wrap_lines=True)
         sample = [user_message(r, template=template, columns=chosen) for r in df.head(50).to_dict("records")]
-        per_row = estimate_tokens(system) + sum(map(estimate_tokens, sample)) / len(sample)
+        shots = sum(estimate_tokens(e["input"]) + estimate_tokens(e["output"]) for e in examples)
+        per_row = estimate_tokens(system) + shots + sum(map(estimate_tokens, sample)) / len(sample)
         fields = len(schema["fields"]) if schema else 0
-        st.caption(ui.estimate_caption(len(df), per_row, choice, fields, input_hash))
     else:
         st.caption(f":material/info: {ui.md(problem)}")
+
+    def make_settings():
+        return choice.settings(
+            system_prompt=prompt,
+            columns=[] if template else chosen,
+            row_template=template or None,
+            output_schema=schema,
+            use_cache=use_cache,
+            budget_usd=budget,
+            examples=examples,
+        )
 
     # -- 3. run -----------------------------------------------------------------------------------
     st.subheader("3 · Run", anchor=False)
@@ -178,8 +203,6 @@ if df is not None and len(df.columns):
     check = check_key_format(choice.provider, conn.api_key)
     if check.level == "warning":
         st.warning(ui.md(check.message), icon=":material/warning:")
-    c = st.columns([1, 1, 2], vertical_alignment="bottom")
-    test_rows = c[0].number_input("Test rows", 1, max(1, len(df)), min(5, len(df)), key="tf_test_rows")
     with st.expander("Cost controls", icon=":material/savings:"):
         budget = st.number_input(
             "Budget cap (USD)",
@@ -195,35 +218,40 @@ if df is not None and len(df.columns):
             key="tf_no_cache",
             help="By default, replies already paid for (same model, messages and settings) are reused.",
         )
-    test = c[1].button("Test run", icon=":material/science:", disabled=problem is not None, key="tf_test")
+    selected, selection = ui.row_selection("tf", df)
+    if problem is None and not selected.empty:
+        selected = ui.preflight_check("tf", selected, make_settings())
+        st.caption(ui.estimate_caption(len(selected), per_row, choice, fields, input_hash))
+    c = st.columns([1, 1, 2], vertical_alignment="bottom")
+    test_rows = c[0].number_input(
+        "Test rows", 1, max(1, len(selected)), max(1, min(5, len(selected))), key="tf_test_rows"
+    )
+    cannot = problem is not None or selected.empty
+    test = c[1].button("Test run", icon=":material/science:", disabled=cannot, key="tf_test")
     full = c[2].button(
-        f"Run all {len(df):,} rows",
+        f"Run all {len(df):,} rows" if len(selected) == len(df) else f"Run the {len(selected):,} chosen rows",
         icon=":material/play_arrow:",
         type="primary",
-        disabled=problem is not None,
+        disabled=cannot,
         key="tf_full",
     )
     ui.kept(*KEPT)
-    if test or full:
-        settings = choice.settings(
-            system_prompt=prompt,
-            columns=[] if template else chosen,
-            row_template=template or None,
-            output_schema=schema,
-            use_cache=use_cache,
-            budget_usd=budget,
-        )
+    start = ui.start_request("transform", "test" if test else "full" if full else None)
+    if start:
+        settings = make_settings()
+        is_test = start == "test"
         started = ui.submit_run(
             "transform",
-            lambda: ui.engine().create_transform_run(
-                df,
+            lambda: ui.create_transform_run(
+                selected,
                 settings,
                 conn,
                 input_name=input_name,
                 input_hash=input_hash,
                 session_id=ui.session_id(),
-                name="Test run" if test else "",
-                limit_rows=int(test_rows) if test else None,
+                name="Test run" if is_test else "",
+                limit_rows=int(test_rows) if is_test else None,
+                selection=selection,
             ),
             conn,
         )
