@@ -29,7 +29,7 @@ Nothing here speaks SQL or HTTP, or holds business rules; the engine, handai_db 
 
 from .columns import column_label, labelled_template
 from .connections import base_url_box, connection, key_box, key_for, local_servers, synced_text, test_provider
-from .controls import clone_run, create_transform_run, run_controls, start_request, submit_run
+from .controls import clone_run, run_controls, start_request, submit_run
 from .estimates import estimate_caption, generate_estimate_caption
 from .frame import frame
 from .instructions import examples_editor, instruction_library
@@ -43,7 +43,7 @@ from .services import db, engine, session_id
 from .sidebar import provider_name
 from .state import keep, kept, remember
 from .text import md
-from .upload import Upload, earlier_upload, forget_upload, read_upload
+from .upload import Upload, earlier_upload, forget_upload, read_upload, reading_options, sheet_picker
 
 __all__ = [
     "Upload",
@@ -51,7 +51,6 @@ __all__ = [
     "clone_run",
     "column_label",
     "connection",
-    "create_transform_run",
     "db",
     "earlier_upload",
     "engine",
@@ -73,6 +72,8 @@ __all__ = [
     "preflight_check",
     "provider_name",
     "read_upload",
+    "reading_options",
+    "sheet_picker",
     "remember",
     "results_view",
     "row_selection",

@@ -3,9 +3,7 @@ owns it), and resume, raise its budget or retry its failed rows once it is not."
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
-from typing import Any
 
 import streamlit as st
 
@@ -207,12 +205,3 @@ def _resume(kind: str, run: Run, *, retry_failed: bool) -> None:
     show_run(kind, run.id)
     mark_started(kind)
     st.rerun()
-
-
-def create_transform_run(df: Any, settings: Any, conn: Connection, *, selection: str = "", **fields: Any) -> int:
-    """The engine's create_transform_run, with the description of the rows chosen when the
-    engine records one."""
-    create = engine().create_transform_run
-    if selection and "selection" in inspect.signature(create).parameters:
-        fields["selection"] = selection
-    return create(df, settings, conn, **fields)

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import handai_ui as ui
-from handai_io import SUPPORTED_EXTENSIONS, ReadOptions, sample_dataset
+from handai_io import SUPPORTED_EXTENSIONS, sample_dataset
 from handai_prompts import (
     TemplateError,
     build_messages,
@@ -55,28 +55,10 @@ df: pd.DataFrame | None = None
 descriptions: dict[str, str] = {}
 input_name, input_hash = "", ""
 if uploaded is not None:
-    with st.expander("Reading options", icon=":material/tune:"):
-        c = st.columns(4)
-        encoding = c[0].selectbox(
-            "Encoding", ["detect", "utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16"], key="tf_encoding"
-        )
-        delimiter = c[1].selectbox("Delimiter", ["detect", ",", ";", "\\t", "|"], key="tf_delimiter")
-        skip = c[2].number_input(
-            "Skip lines above the header", 0, 1000, value=None, key="tf_skip", placeholder="detect"
-        )
-        sheet_slot = c[3].empty()
-    options = ReadOptions(
-        encoding=None if encoding == "detect" else encoding,
-        delimiter=None if delimiter == "detect" else delimiter.replace("\\t", "\t"),
-        skip_rows=None if skip is None else int(skip),
-        sheet=st.session_state.get("tf_sheet"),
-    )
+    options, sheet_slot = ui.reading_options("tf")
     upload = ui.read_upload(UPLOAD, uploaded.getvalue(), uploaded.name, options)
     if upload is not None:
-        if upload.table.sheets:
-            sheet_slot.selectbox("Sheet", upload.table.sheets, key="tf_sheet")
-        for note in upload.table.notes:  # what the reader guessed: header row, survey export, encoding…
-            st.caption(f":material/info: {ui.md(note)}")
+        ui.sheet_picker("tf", sheet_slot, upload)
 elif upload := ui.earlier_upload(UPLOAD):
     c = st.columns([4, 1], vertical_alignment="center")
     c[0].caption(f":material/description: Using **{ui.md(upload.name)}**, uploaded earlier in this session.")
@@ -242,7 +224,7 @@ if df is not None and len(df.columns):
         is_test = start == "test"
         started = ui.submit_run(
             "transform",
-            lambda: ui.create_transform_run(
+            lambda: ui.engine().create_transform_run(
                 selected,
                 settings,
                 conn,

@@ -35,6 +35,7 @@ class ModelList:
     models: list[ModelInfo]
     live: bool
     message: str | None = None
+    status: int | None = None  # the HTTP status of a failed listing
 
 
 # OpenRouter's list, per base URL: (monotonic time fetched, models).
@@ -119,7 +120,8 @@ def list_models(conn: Connection, *, refresh: bool = False, timeout: float = 5.0
     try:
         models = _fetch(conn, config, url, timeout)
     except (httpx.HTTPError, ValueError) as exc:  # ValueError: a body that is not JSON
-        return ModelList(curated, live=False, message=_failure_message(config, url, exc))
+        status = exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else None
+        return ModelList(curated, live=False, message=_failure_message(config, url, exc), status=status)
     if cached:
         with _cache_lock:
             _cache[url] = (time.monotonic(), list(models))

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from handai_errors import ClassifiedError
+from handai_errors import KINDS, ClassifiedError, ErrorKind
 
 from .capabilities import request_params
 from .chat import chat_body, send_chat
@@ -71,6 +71,8 @@ def _model_to_test(conn: Connection, config: ProviderConfig, timeout: float) -> 
         return config.default_model, ""
     if ids:
         return ids[0], ""
+    if listed.status in (401, 403):
+        return None, f"{config.name} rejected the key (HTTP {listed.status}). {KINDS[ErrorKind.INVALID_KEY].action}"
     return None, listed.message or f"{config.name} offers no model to test; choose one first."
 
 

@@ -223,6 +223,9 @@ FIELD = st.fixed_dictionaries(
         "name": st.text(max_size=8),
         "type": st.sampled_from([*FIELD_TYPES, "", "weird"]),
         "description": st.text(max_size=8),
+        "labels": st.lists(
+            st.text(min_size=1, max_size=5).filter(lambda t: t.strip() and "," not in t), min_size=1, max_size=3
+        ),
     }
 )
 SCHEMAS = st.none() | st.just({}) | st.lists(FIELD, max_size=4).map(make_schema)
@@ -248,7 +251,7 @@ def test_parse_reply_raises_only_reply_error(text, structured, schema):
         assert result == {"output": text.strip()}
 
 
-COERCED_TYPES = {"integer": int, "number": float, "boolean": bool, "string": str, "array": list}
+COERCED_TYPES = {"integer": int, "number": float, "boolean": bool, "string": str, "category": str, "array": list}
 
 
 def _as_number(value) -> float | None:
@@ -262,7 +265,7 @@ def _as_number(value) -> float | None:
 
 def _unambiguous(value, kind: str) -> bool:
     """The values coerce's docstring promises to bring to `kind`'s type."""
-    if kind in ("string", "array"):
+    if kind in ("string", "category", "array"):
         return True
     if kind == "boolean":
         return not isinstance(value, str) or value.strip().lower() in ("true", "yes", "1", "false", "no", "0")

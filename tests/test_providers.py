@@ -551,3 +551,11 @@ def test_connection_test_works_inside_a_running_event_loop(srv):
         return probe.test_connection(Connection("custom", base_url=srv.url), "fake-small")
 
     assert asyncio.run(from_async_code()).ok
+
+
+def test_a_rejected_key_on_a_custom_endpoint_says_so_not_a_sentence_about_the_model_list(srv):
+    srv.configure(valid_keys=["custom-secret-0123456789"])
+    result = probe.test_connection(Connection("custom", api_key="wrong-key-0123456789", base_url=srv.url))
+    assert not result.ok
+    assert result.message.startswith("Custom (OpenAI-compatible) rejected the key (HTTP 401).")
+    assert "listing models" not in result.message and "wrong-key-0123456789" not in result.message

@@ -84,8 +84,9 @@ def test_md_leaves_ordinary_text_as_it_is():
         assert md(text) == text
 
 
-@given(st_.text())
+@given(st_.text().filter(lambda t: WORD_JOINER not in t))
 def test_md_round_trips_any_text(text):
+    """Any text but the invisible word joiner itself, which md() inserts and `rendered` drops."""
     assert rendered(md(text)) == text
 
 

@@ -1,0 +1,136 @@
+"""A past run's settings: edited before it is resumed, retried or run again (each change is
+recorded on the run and logged by the engine), or loaded back into the Transform or Generate
+page's widgets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from handai_db import Run
+from providers import PROVIDERS
+
+from .connections import key_box
+from .services import engine
+from .state import remember
+from .text import md
+
+EDITABLE_BASE_URL = {pid for pid, c in PROVIDERS.items() if c.base_url_editable}
+
+
+def settings_changes(run: Run, edited: dict[str, Any]) -> dict[str, Any]:
+    """Only what differs from the run's record."""
+    current = {
+        "model": run.model,
+        "concurrency": run.concurrency,
+        "system_prompt": run.system_prompt,
+        "base_url": run.connection.get("base_url") or None,
+        "temperature": run.params.get("temperature"),
+    }
+    return {k: v for k, v in edited.items() if k in current and v != current[k]}
+
+
+def edit_run_settings(kind: str, run: Run) -> None:
+    """Endpoint, key, model, concurrency and instruction, changed before Resume, Retry or a new
+    run with the same settings."""
+    key = f"{kind}_edit_{run.id}"
+    with st.expander("Change settings before resuming, retrying or re-running", icon=":material/edit:"):
+        with st.form(key, border=False):
+            edited: dict[str, Any] = {}
+            if run.provider in EDITABLE_BASE_URL:
+                edited["base_url"] = (
+                    st.text_input("Base URL", value=run.connection.get("base_url") or "", key=f"{key}_url").strip()
+                    or None
+                )
+            c = st.columns(2)
+            edited["model"] = c[0].text_input("Model", value=run.model, key=f"{key}_model").strip() or run.model
+            edited["concurrency"] = int(
+                c[1].number_input("Concurrency", 1, 512, int(run.concurrency), key=f"{key}_concurrency")
+            )
+            if run.kind == "transform":
+                edited["system_prompt"] = st.text_area(
+                    "Instruction", value=run.system_prompt or "", key=f"{key}_prompt", height=100
+                )
+            applied = st.form_submit_button("Save the changes", icon=":material/save:")
+        key_box(run.provider, st, key)  # the typed key for this provider, used by Resume and Retry
+        if applied:
+            changes = settings_changes(run, edited)
+            if not changes:
+                st.info("Nothing changed.")
+                return
+            try:
+                engine().update_settings(run.id, **changes)
+            except (ValueError, TypeError) as exc:
+                st.error(md(exc), icon=":material/error:")
+                return
+            st.toast(f"Run #{run.id}: {', '.join(changes)} changed (recorded in the run's log).")
+            st.rerun()
+
+
+# -- loading a run's settings into a page ---------------------------------------------------------
+SIDEBAR_KEYS = ("handai_provider", "handai_set_temperature", "handai_temperature", "handai_set_max_tokens")
+SIDEBAR_KEYS += ("handai_max_tokens", "handai_json_mode", "handai_concurrency", "handai_max_retries")
+
+
+def _set_page_widget(key: str, value: Any) -> None:
+    """Set a widget of another page: its kept copy, which the page restores (handai_ui.state)."""
+    st.session_state.pop(key, None)
+    st.session_state[f"_kept_{key}"] = value
+
+
+def _load_sidebar(run: Run) -> None:
+    remember("provider", run.provider)
+    remember(f"model.{run.provider}", run.model)
+    remember("temperature", run.params.get("temperature"))
+    remember("max_tokens", run.params.get("max_tokens"))
+    remember("json_mode", bool(run.params.get("json_mode")))
+    remember("concurrency", int(run.concurrency))
+    remember("max_retries", int(run.max_retries))
+    if run.provider in EDITABLE_BASE_URL and run.connection.get("base_url"):
+        remember(f"base_url.{run.provider}", run.connection["base_url"])
+    for key in (*SIDEBAR_KEYS, f"handai_model_pick_{run.provider}", f"handai_base_url_{run.provider}"):
+        st.session_state.pop(key, None)
+
+
+def schema_rows(schema: dict[str, Any] | None) -> list[dict[str, str]]:
+    """An output schema back as the editor's rows."""
+    rows = []
+    for name, spec in ((schema or {}).get("fields") or {}).items():
+        spec = spec if isinstance(spec, dict) else {}
+        labels = spec.get("enum") or spec.get("labels") or []
+        rows.append(
+            {
+                "name": str(name),
+                "type": "category" if labels else str(spec.get("type") or "string"),
+                "description": str(spec.get("description") or ""),
+                "labels": ", ".join(map(str, labels)),
+            }
+        )
+    return rows
+
+
+def load_into_page(run: Run) -> str:
+    """Fill the Transform or Generate page's widgets with the run's settings; returns the page."""
+    _load_sidebar(run)
+    examples = list(run.params.get("examples") or [])
+    if run.kind == "generate":
+        _set_page_widget("gen_schema_mode", "Defined fields" if run.output_schema else "Free-form")
+        _set_page_widget("gen_desc", run.input_name or "")
+        _set_page_widget("gen_rows", max(int(run.total_rows), 1))
+        if run.params.get("temperature") is not None:
+            _set_page_widget("gen_variation", float(run.params["temperature"]))
+        st.session_state["gen_fields_rows"] = schema_rows(run.output_schema)
+        st.session_state.pop("gen_fields", None)
+        return "pages/generate.py"
+    _set_page_widget("tf_prompt", run.system_prompt or "")
+    _set_page_widget("tf_mode", "Template" if run.row_template else "Columns as JSON")
+    if run.row_template:
+        _set_page_widget("tf_template", run.row_template)
+    if run.columns:
+        _set_page_widget("tf_columns", list(run.columns))
+    st.session_state["tf_fields_rows"] = schema_rows(run.output_schema)
+    st.session_state.pop("tf_fields", None)
+    st.session_state["tf_examples_rows"] = examples
+    st.session_state.pop("tf_examples", None)
+    return "pages/transform.py"
