@@ -798,7 +798,20 @@ class Database:
         with self.session() as s:
             return s.scalar(select(Result).where(Result.run_id == run_id, Result.row_index == row_index))
 
-    def results_frame(self, run_id: int, *, statuses: Sequence[str] = ()) -> pd.DataFrame:
+    def latest_finished(self, run_id: int, n: int) -> list[int]:
+        """Row indexes of the `n` rows that finished last, newest first (live spot checks)."""
+        stmt = (
+            select(Result.row_index)
+            .where(Result.run_id == run_id, Result.status.in_([RowStatus.SUCCEEDED, RowStatus.FAILED]))
+            .order_by(Result.updated_at.desc(), Result.row_index.desc())
+            .limit(n)
+        )
+        with self.session() as s:
+            return list(s.scalars(stmt))
+
+    def results_frame(
+        self, run_id: int, *, statuses: Sequence[str] = (), rows: Sequence[int] | None = None
+    ) -> pd.DataFrame:
         """The input rebuilt with its outputs: input columns in order, then the output
         (`ai_output`, or one column per JSON field), then `ai_status` and `ai_error` (and `ai_flags`
         when some answer was flagged, e.g. a category off its list)."""
@@ -812,6 +825,8 @@ class Database:
         )
         if statuses:
             stmt = stmt.where(Result.status.in_(statuses))
+        if rows is not None:
+            stmt = stmt.where(Result.row_index.in_(list(rows)))
         structured = is_structured(run.output_schema, bool(run.params.get("json_mode")))
         records: list[dict[str, Any]] = []
         flagged = False

@@ -122,22 +122,17 @@ def results_view(kind: str, run_id: int, *, duplicates: bool = False) -> None:
     run_charts(run, frame, output_columns(frame, run))
 
 
-def latest_rows(run_id: int, n: int = LIVE_ROWS) -> list[int]:
-    """Positions (0-based) of the rows that finished last, newest first."""
-    done = db().results(run_id, statuses=[RowStatus.SUCCEEDED, RowStatus.FAILED])
-    done.sort(key=lambda r: (r.updated_at is not None, r.updated_at), reverse=True)
-    return [r.row_index for r in done[:n]]
-
-
 def live_results(kind: str, run: Run) -> None:
-    """While the run runs: the rows that finished last, and a spot-check inspector."""
-    newest = latest_rows(run.id)
+    """While the run runs: the rows that finished last (read alone, not the whole run), and a
+    spot-check inspector."""
+    newest = db().latest_finished(run.id, LIVE_ROWS)
     if not newest:
         st.caption(":material/hourglass_top: The first answers appear here as soon as rows finish.")
         return
-    frame = numbered(db().results_frame(run.id))
+    frame = db().results_frame(run.id, rows=newest)
+    frame.index = pd.Index([i + 1 for i in sorted(newest)], name="row")
     st.markdown("**Latest answers**")
-    results_table(frame.iloc[newest], run, only_sent=True)
+    results_table(frame.loc[[i + 1 for i in newest]], run, only_sent=True)
     inspector(run, key=f"{kind}_{run.id}_live", default_row=newest[0] + 1)
 
 

@@ -72,7 +72,10 @@ def _model_to_test(conn: Connection, config: ProviderConfig, timeout: float) -> 
     if ids:
         return ids[0], ""
     if listed.status in (401, 403):
-        return None, f"{config.name} rejected the key (HTTP {listed.status}). {KINDS[ErrorKind.INVALID_KEY].action}"
+        return (
+            None,
+            f"{config.name} did not accept the key (HTTP {listed.status}). {KINDS[ErrorKind.INVALID_KEY].action}",
+        )
     return None, listed.message or f"{config.name} offers no model to test; choose one first."
 
 

@@ -212,3 +212,11 @@ def test_the_log_tells_failures_retries_and_rate_limits(engine, db, llm):
     assert "retry 1 in" in log and "server_error" in log
     assert "Row 4 failed (bad_request)" in log
     assert "Rate limited (429): all calls paused" in log and "concurrency 16 → 8" in log
+
+
+def test_the_newest_finished_rows_are_read_alone(engine, db, llm):
+    run_id = run(engine, llm, pd.DataFrame({"t": list("abcdef")}), RunSettings("custom", "m", concurrency=1))
+    newest = db.latest_finished(run_id, 3)
+    assert len(newest) == 3 and set(newest) <= set(range(6))
+    frame = db.results_frame(run_id, rows=newest)
+    assert sorted(frame["t"]) == sorted("abcdef"[i] for i in newest)
