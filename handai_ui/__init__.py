@@ -34,7 +34,7 @@ from .estimates import estimate_caption, generate_estimate_caption
 from .frame import frame
 from .instructions import examples_editor, instruction_library
 from .provenance import what_was_sent
-from .results import results_view
+from .results import numbered, results_view
 from .row_select import preflight_check, row_selection
 from .run_edit import load_into_page
 from .run_section import page_run_section
@@ -75,6 +75,7 @@ __all__ = [
     "reading_options",
     "sheet_picker",
     "remember",
+    "numbered",
     "results_view",
     "row_selection",
     "run_controls",

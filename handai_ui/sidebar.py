@@ -146,11 +146,21 @@ def _optional_number(label: str, name: str, lo: float, hi: float, default: float
     return value
 
 
+ACTIVE_LINKS_EVERY_S = 2.0
+
+
 def _active_runs(container: Any) -> None:
-    """A link to each run in progress (this process's or another's), on the page of its kind."""
+    """A link to each run in progress (this process's or another's), on the page of its kind;
+    refreshed on its own, so a run that ends while the page draws does not stay listed."""
+    with container:
+        _active_run_links()
+
+
+@st.fragment(run_every=ACTIVE_LINKS_EVERY_S)
+def _active_run_links() -> None:
     for run in db().active_runs()[:3]:
         page = "pages/generate.py" if run.kind == "generate" else "pages/transform.py"
-        container.page_link(
+        st.page_link(
             page,
             label=f"Run #{run.id} in progress",
             icon=":material/progress_activity:",

@@ -75,7 +75,7 @@ if df is None:
     st.info("Upload a file, or turn on the sample dataset, to begin.", icon=":material/upload_file:")
 else:
     st.caption(f"**{ui.md(input_name)}** · {len(df):,} rows × {len(df.columns)} columns")
-    st.dataframe(df.head(200), width="stretch", height=240)
+    st.dataframe(ui.numbered(df.head(200)), width="stretch", height=240)
     if len(df) > 200:
         st.caption("Preview of the first 200 rows; every row is processed.")
 
