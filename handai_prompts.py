@@ -112,9 +112,7 @@ def system_message(system_prompt: str, schema: Mapping[str, Any] | None, json_mo
     return text
 
 
-def build_messages(
-    system: str, user: str, examples: Sequence[Mapping[str, str]] = ()
-) -> list[dict[str, str]]:
+def build_messages(system: str, user: str, examples: Sequence[Mapping[str, str]] = ()) -> list[dict[str, str]]:
     """The messages of one call: the instruction, the few-shot examples as earlier turns of the
     conversation (each input, then its expected output), then the row."""
     messages = [{"role": "system", "content": system}] if system else []

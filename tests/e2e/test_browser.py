@@ -34,7 +34,7 @@ except ImportError:  # pragma: no cover - the dev requirements install it
 pytestmark = pytest.mark.timeout(120)
 
 ROWS = 120
-LATENCY_MS = 400  # with concurrency 4: 30 waves of 0.4 s, so a full run takes about 12 s (seen running even on a busy machine)
+LATENCY_MS = 400  # with concurrency 4: 30 waves of 0.4 s, so a full run takes about 12 s, seen running when busy
 CONCURRENCY = 4
 INSTRUCTION = "Summarise this row in five words."
 RUN_TIMEOUT = 60_000  # ms
