@@ -81,7 +81,7 @@ for pid, config in PROVIDERS.items():
                 lambda v: ui.remember("azure.deployment", v.strip() or None),
             )
         ui.key_box(pid, st, "set")
-        if config.key_url:
+        if config.key_url and resolved.key:  # without a key, the key box already says where to get one
             st.caption(
                 f"Get a key: {config.key_url}"
                 + (f" · environment variable `{config.key_env}`" if config.key_env else "")
@@ -133,10 +133,10 @@ st.caption(
     "(use `provider/model` to price one provider's model only)."
 )
 saved_prices = ui.db().get_setting("prices", {}) or {}
-table = pd.DataFrame(
-    [{"model": m, "prompt": p.get("prompt"), "completion": p.get("completion")} for m, p in saved_prices.items()]
-    or [{"model": "", "prompt": None, "completion": None}]
-)
+table = pd.DataFrame(  # no blank starter row: the editor's "+" adds one, so nothing starts as "None"
+    [{"model": m, "prompt": p.get("prompt"), "completion": p.get("completion")} for m, p in saved_prices.items()],
+    columns=["model", "prompt", "completion"],
+).astype({"model": "string", "prompt": "float64", "completion": "float64"})
 edited = st.data_editor(
     table,
     num_rows="dynamic",
@@ -150,7 +150,10 @@ edited = st.data_editor(
 prices = {
     str(r["model"]).strip(): {"prompt": float(r["prompt"]), "completion": float(r["completion"])}
     for r in edited.to_dict(orient="records")
-    if str(r.get("model") or "").strip() and pd.notna(r.get("prompt")) and pd.notna(r.get("completion"))
+    if pd.notna(r.get("model"))
+    and str(r["model"]).strip()
+    and pd.notna(r.get("prompt"))
+    and pd.notna(r.get("completion"))
 }
 if prices != saved_prices:
     ui.db().set_setting("prices", prices)
