@@ -54,3 +54,27 @@ def engine(db):
     eng = Engine(db)
     yield eng
     eng.shutdown()
+
+
+@pytest.fixture
+def app(llm):
+    """The whole app in Streamlit's AppTest, first run done, with fresh caches (the fake server
+    is up for pages that call it)."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_file(str(ROOT / "handai_app.py"), default_timeout=30)
+    at.run()
+    return at
+
+
+@pytest.fixture
+def ledger():
+    """The database the app uses (HANDAI_DATA_DIR is this test's own folder)."""
+    from handai_db import Database, default_url
+
+    db = Database(default_url())
+    yield db
+    db.close()

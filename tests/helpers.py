@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -34,3 +34,12 @@ def wait_until(check: Callable[[], T], timeout: float, what: str, interval: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(interval)
+
+
+def widget(at: Any, kind: str, key: str) -> Any:
+    """The AppTest widget of a kind (`button`, `text_input`…) with this key."""
+    return next(w for w in getattr(at, kind) if w.key == key)
+
+
+def no_exceptions(at: Any) -> None:
+    assert not at.exception, [e.value for e in at.exception]

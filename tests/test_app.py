@@ -6,27 +6,12 @@ from __future__ import annotations
 import time
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from handai_db import ACTIVE_STATUSES, Database, default_url
-from tests.conftest import ROOT
+from tests.helpers import no_exceptions, widget
 
-APP = str(ROOT / "handai_app.py")
 CSV = 'id,review\n001,Great phone — love it\n002,Battery died in a day\n003,"Okay, I guess"\n'.encode()
-
-
-@pytest.fixture
-def app(llm) -> AppTest:
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.run()
-    return at
-
-
-def widget(at: AppTest, kind: str, key: str):
-    return next(w for w in getattr(at, kind) if w.key == key)
 
 
 def use_fake_server(at: AppTest, llm) -> None:
@@ -46,10 +31,6 @@ def wait_for_run(run_id: int, timeout: float = 30) -> None:
             time.sleep(0.1)
     finally:
         db.close()
-
-
-def no_exceptions(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,7 @@ def test_every_marker_the_server_handles_is_documented():
 def fake_checkout(tmp_path, fresh: bool):
     """run.sh in a folder of its own, with a .venv whose pip and streamlit only record their arguments."""
     shutil.copy(ROOT / "run.sh", tmp_path / "run.sh")
+    shutil.copytree(ROOT / "scripts", tmp_path / "scripts")
     (tmp_path / "requirements.txt").write_text("streamlit\n")
     bin_dir = tmp_path / ".venv" / "bin"
     bin_dir.mkdir(parents=True)

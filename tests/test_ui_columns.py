@@ -6,17 +6,14 @@ from __future__ import annotations
 import time
 
 import pytest
-import streamlit as st
 from hypothesis import given
 from hypothesis import strategies as st_
-from streamlit.testing.v1 import AppTest
 
 from handai_db import ACTIVE_STATUSES, Database, default_url
 from handai_prompts import TemplateError, render_template, template_fields, validate_template
 from handai_ui.columns import column_label, labelled_template
-from tests.conftest import ROOT
+from tests.helpers import widget
 
-APP = str(ROOT / "handai_app.py")
 QUALTRICS = (
     b"StartDate,Q7,Q8\n"
     b"Start Date,How satisfied are you with the service?,What could we improve?\n"
@@ -79,19 +76,6 @@ def test_column_label_shows_the_question_clipped():
 
 
 # -- on the Transform page ------------------------------------------------------------------------
-@pytest.fixture
-def app(llm) -> AppTest:
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.run()
-    return at
-
-
-def widget(at: AppTest, kind: str, key: str):
-    return next(w for w in getattr(at, kind) if w.key == key)
-
-
 def test_a_survey_export_sends_values_labelled_with_their_questions(app, llm):
     widget(app, "selectbox", "handai_provider").set_value("custom").run()
     widget(app, "text_input", "handai_base_url_custom").set_value(llm.url).run()

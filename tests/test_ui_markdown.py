@@ -6,16 +6,14 @@ from __future__ import annotations
 import re
 
 import pytest
-import streamlit as st
 from hypothesis import given
 from hypothesis import strategies as st_
 from streamlit.testing.v1 import AppTest
 
 from handai_db import ACTIVE_STATUSES, Database, default_url
 from handai_ui.text import WORD_JOINER, md
-from tests.conftest import ROOT
+from tests.helpers import widget
 
-APP = str(ROOT / "handai_app.py")
 MARKDOWN = "**bold** [link](http://x) <b>"
 # What would be read as markup if it reached Markdown unescaped.
 LIVE_MARKUP = ("**bold**", "](http", "<b>")
@@ -91,19 +89,6 @@ def test_md_round_trips_any_text(text):
 
 
 # -- the pages ----------------------------------------------------------------------------------
-@pytest.fixture
-def app(llm) -> AppTest:
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.run()
-    return at
-
-
-def widget(at: AppTest, kind: str, key: str):
-    return next(w for w in getattr(at, kind) if w.key == key)
-
-
 def texts(at: AppTest) -> list[str]:
     """Every element and label that Streamlit renders as Markdown."""
     parts = [

@@ -7,43 +7,17 @@ from __future__ import annotations
 import time
 
 import pandas as pd
-import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from handai_db import ACTIVE_STATUSES, Database, RunStatus, default_url
+from handai_db import ACTIVE_STATUSES, Database, RunStatus
 from handai_ui.announce import finished_title
 from handai_ui.frame import PAGE_ICON
 from handai_ui.results import column_order, numbered, rows_text
 from handai_ui.run_charts import value_counts
 from tests.conftest import ROOT
+from tests.helpers import no_exceptions, widget
 
-APP = str(ROOT / "handai_app.py")
 WIDE = b"id,a,b,c,text\n1,x,y,z,hello\n2,x,y,z,[[error:400]] no\n3,x,y,z,world\n"
-
-
-@pytest.fixture
-def app(llm) -> AppTest:
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.run()
-    return at
-
-
-@pytest.fixture
-def ledger():
-    db = Database(default_url())
-    yield db
-    db.close()
-
-
-def widget(at: AppTest, kind: str, key: str):
-    return next(w for w in getattr(at, kind) if w.key == key)
-
-
-def no_exceptions(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def run_id_of(at: AppTest) -> int:

@@ -7,38 +7,12 @@ from __future__ import annotations
 import time
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from handai_db import ACTIVE_STATUSES, Database, RunStatus, default_url, utcnow
-from tests.conftest import ROOT
+from handai_db import ACTIVE_STATUSES, Database, RunStatus, utcnow
+from tests.helpers import no_exceptions, widget
 
-APP = str(ROOT / "handai_app.py")
 CSV = b"id,text\n1,hello\n2,world\n"
-
-
-@pytest.fixture
-def app(llm) -> AppTest:
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.run()
-    return at
-
-
-@pytest.fixture
-def ledger():
-    db = Database(default_url())
-    yield db
-    db.close()
-
-
-def widget(at: AppTest, kind: str, key: str):
-    return next(w for w in getattr(at, kind) if w.key == key)
-
-
-def no_exceptions(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def wait_until_finished(db: Database, run_id: int, timeout: float = 30) -> None:
