@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -43,3 +44,15 @@ def widget(at: Any, kind: str, key: str) -> Any:
 
 def no_exceptions(at: Any) -> None:
     assert not at.exception, [e.value for e in at.exception]
+
+
+def start_cli(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """`handai_cli.py ARGS` as a process of its own, its output captured as text."""
+    return subprocess.Popen(
+        [PYTHON, str(ROOT / "handai_cli.py"), *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from collections import Counter
 
@@ -16,7 +15,7 @@ from handai_db import Database
 from handai_engine import Engine, RunSettings
 from handai_prompts import TemplateError
 from providers import Connection
-from tests.helpers import PYTHON, ROOT, cli_env, wait_until
+from tests.helpers import cli_env, start_cli, wait_until
 
 
 def frame(n: int, prefix: str = "row") -> pd.DataFrame:
@@ -219,18 +218,6 @@ def test_mark_interrupted_runs_only_touches_dead_owners(db):
     assert db.get_run(run_id).status == "interrupted"
 
 
-def _cli(args: list[str], env: dict[str, str], **kw) -> subprocess.Popen:
-    return subprocess.Popen(
-        [PYTHON, str(ROOT / "handai_cli.py"), *args],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kw,
-    )
-
-
 def test_sigkill_mid_run_resumes_with_no_row_lost_or_resent(llm, tmp_path):
     llm.configure(latency_ms=40)
     n = 300
@@ -239,7 +226,7 @@ def test_sigkill_mid_run_resumes_with_no_row_lost_or_resent(llm, tmp_path):
     data_dir = tmp_path / "data"
     env = cli_env(data_dir, HANDAI_CUSTOM_API_KEY="k")
     common = ["--provider", "custom", "--model", "m", "--base-url", llm.url, "--concurrency", "6"]
-    proc = _cli(["transform", str(src), "--prompt", "Echo", *common, "--output", str(tmp_path / "o.csv")], env)
+    proc = start_cli(["transform", str(src), "--prompt", "Echo", *common, "--output", str(tmp_path / "o.csv")], env)
     db = None
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -258,7 +245,7 @@ def test_sigkill_mid_run_resumes_with_no_row_lost_or_resent(llm, tmp_path):
     assert db.mark_interrupted_runs() == [run_id]
     seen = len(llm.requests())
     out = tmp_path / "resumed.jsonl"
-    resume = _cli(["runs", "resume", str(run_id), "--output", str(out)], env)
+    resume = start_cli(["runs", "resume", str(run_id), "--output", str(out)], env)
     stdout, stderr = resume.communicate(timeout=120)
     assert resume.returncode == 0, stderr
     after = llm.requests()[seen:]
@@ -276,7 +263,7 @@ def test_openai_key_for_openrouter_is_flagged_before_any_request(llm, tmp_path):
     frame(3).to_csv(src, index=False)
     llm.configure(valid_keys=["sk-or-v1-good"], auth_style="openrouter")
     env = cli_env(tmp_path / "d", OPENROUTER_API_KEY="sk-proj-abcdefghijklmnop1234")
-    proc = _cli(
+    proc = start_cli(
         [
             "transform",
             str(src),
@@ -318,7 +305,7 @@ def test_two_processes_run_jobs_on_one_database_at_once(llm, tmp_path):
     src = tmp_path / "in.csv"
     frame(300, "cli").to_csv(src, index=False)
     env = cli_env(data_dir, HANDAI_CUSTOM_API_KEY="k")
-    proc = _cli(
+    proc = start_cli(
         [
             "transform",
             str(src),

@@ -18,7 +18,7 @@ from handai_db import Database, RunStatus, owner_id, utcnow
 from handai_engine import Engine, RunSettings
 from handai_errors import RunStartError
 from providers import Connection
-from tests.helpers import PYTHON, ROOT, cli_env, wait_until
+from tests.helpers import PYTHON, ROOT, cli_env, start_cli, wait_until
 
 
 def frame(n: int, prefix: str = "row") -> pd.DataFrame:
@@ -27,17 +27,6 @@ def frame(n: int, prefix: str = "row") -> pd.DataFrame:
 
 def custom(llm) -> Connection:
     return Connection("custom", api_key="test-key", base_url=llm.url)
-
-
-def cli(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [PYTHON, str(ROOT / "handai_cli.py"), *args],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 # -- runs that cannot start ------------------------------------------------------------------
@@ -111,7 +100,7 @@ def _cli_transform(llm, tmp_path, rows: int, *extra: str) -> tuple[subprocess.Po
     frame(rows, "cli").to_csv(src, index=False)
     env = cli_env(data_dir, HANDAI_CUSTOM_API_KEY="k")
     args = ["transform", str(src), "--prompt", "Echo", "--provider", "custom", "--model", "m"]
-    proc = cli([*args, "--base-url", llm.url, *extra, "--output", str(tmp_path / "out.csv")], env)
+    proc = start_cli([*args, "--base-url", llm.url, *extra, "--output", str(tmp_path / "out.csv")], env)
     db_path = data_dir / "handai.db"
     wait_until(db_path.exists, 60, "the CLI to create its database")
     db = Database(f"sqlite:///{db_path}")
