@@ -208,8 +208,15 @@ def rows_done(page: Page) -> int:
 
 def download_csv(page: Page) -> list[dict[str, str]]:
     button = page.get_by_test_id("stDownloadButton").filter(has_text=re.compile(r"CSV$"))
-    with page.expect_download() as info:
-        button.click()
+    for attempt in (1, 2):  # a click that lands while the page reruns is lost: click again, once
+        try:
+            with page.expect_download(timeout=20_000) as info:
+                button.click()
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            warnings.warn("the CSV download did not start (try 1); clicking again", stacklevel=2)
     download = info.value
     path = ARTIFACTS / download.suggested_filename
     download.save_as(path)
