@@ -798,6 +798,22 @@ class Database:
         with self.session() as s:
             return s.scalar(select(Result).where(Result.run_id == run_id, Result.row_index == row_index))
 
+    def finished_times(self, run_id: int) -> pd.DataFrame:
+        """When each finished row finished, its status, latency and error kind (charts over time):
+        four columns read alone, not the rows' texts."""
+        stmt = select(
+            Result.updated_at.label("time"),
+            Result.status,
+            Result.latency_ms,
+            Result.error_kind.label("error"),
+        ).where(
+            Result.run_id == run_id,
+            Result.status.in_([RowStatus.SUCCEEDED, RowStatus.FAILED]),
+            Result.updated_at.is_not(None),
+        )
+        with self.session() as s:
+            return pd.DataFrame(s.execute(stmt).mappings().all(), columns=["time", "status", "latency_ms", "error"])
+
     def latest_finished(self, run_id: int, n: int) -> list[int]:
         """Row indexes of the `n` rows that finished last, newest first (live spot checks)."""
         stmt = (

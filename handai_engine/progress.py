@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from handai_db import ACTIVE_STATUSES, RunStatus
+from handai_db import ACTIVE_STATUSES, Run, RunCounts, RunStatus
 
 
 @dataclass
@@ -49,6 +49,29 @@ class Progress:
         self.tokens_out += tokens_out
         if cost is not None:
             self.cost_usd = (self.cost_usd or 0.0) + cost
+
+    @classmethod
+    def from_ledger(cls, run: Run, counts: RunCounts) -> Progress:
+        """The figures the ledger holds for a run: its status, rows, spending and time."""
+        elapsed = run.elapsed_seconds()
+        return cls(
+            run.id,
+            RunStatus(run.status),
+            total=counts.total,
+            succeeded=counts.succeeded,
+            failed=counts.failed,
+            tokens_in=counts.tokens_in,
+            tokens_out=counts.tokens_out,
+            errors_by_kind=counts.errors_by_kind,
+            stop_reason=run.stop_reason,
+            concurrency=run.concurrency,
+            max_concurrency=run.concurrency,
+            elapsed_s=elapsed,
+            rows_per_s=counts.done / elapsed if elapsed else 0.0,
+            calls=run.calls,
+            cache_hits=run.cache_hits,
+            cost_usd=run.cost_usd,
+        )
 
     def snapshot(self) -> Progress:
         return replace(self, errors_by_kind=dict(self.errors_by_kind))

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -208,20 +208,13 @@ class Engine:
 
     def _new_job(self, run: Run, conn: Connection, statuses: Sequence[RowStatus]) -> _Job:
         counts = self.db.run_counts(run.id)
-        progress = Progress(
-            run.id,
-            RunStatus.RUNNING,
-            total=counts.total,
-            succeeded=counts.succeeded,
+        progress = replace(
+            Progress.from_ledger(run, counts),
+            status=RunStatus.RUNNING,
             failed=0 if RowStatus.FAILED in statuses else counts.failed,
-            tokens_in=counts.tokens_in,
-            tokens_out=counts.tokens_out,
-            cost_usd=run.cost_usd,
-            calls=run.calls,
-            cache_hits=run.cache_hits,
+            errors_by_kind={},
+            stop_reason=None,
             live=True,
-            max_concurrency=run.concurrency,
-            concurrency=run.concurrency,
         )
         return _Job(run.id, conn, progress, progress_base=progress.done, earlier_seconds=run.active_seconds or 0.0)
 
@@ -308,27 +301,7 @@ class Engine:
             if job.pool is not None:
                 p.concurrency = job.pool.limiter.limit
             return p.snapshot()
-        run = self._run(run_id)
-        counts = self.db.run_counts(run_id)
-        elapsed = run.elapsed_seconds()
-        return Progress(
-            run_id,
-            RunStatus(run.status),
-            total=counts.total,
-            succeeded=counts.succeeded,
-            failed=counts.failed,
-            tokens_in=counts.tokens_in,
-            tokens_out=counts.tokens_out,
-            errors_by_kind=counts.errors_by_kind,
-            stop_reason=run.stop_reason,
-            concurrency=run.concurrency,
-            max_concurrency=run.concurrency,
-            elapsed_s=elapsed,
-            rows_per_s=(counts.done / elapsed if elapsed else 0.0),
-            calls=run.calls,
-            cache_hits=run.cache_hits,
-            cost_usd=run.cost_usd,
-        )
+        return Progress.from_ledger(self._run(run_id), self.db.run_counts(run_id))
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Interrupt every job this process runs (calls in flight get `timeout` seconds to finish

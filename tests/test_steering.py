@@ -220,3 +220,12 @@ def test_the_newest_finished_rows_are_read_alone(engine, db, llm):
     assert len(newest) == 3 and set(newest) <= set(range(6))
     frame = db.results_frame(run_id, rows=newest)
     assert sorted(frame["t"]) == sorted("abcdef"[i] for i in newest)
+
+
+def test_finished_times_hold_only_what_the_charts_need(engine, db, llm):
+    texts = ["a", "[[error:400]] b", "c"]
+    run_id = run(engine, llm, pd.DataFrame({"t": texts}), RunSettings("custom", "m", max_retries=0))
+    times = db.finished_times(run_id)
+    assert list(times.columns) == ["time", "status", "latency_ms", "error"]
+    assert sorted(times["status"]) == ["failed", "succeeded", "succeeded"]
+    assert list(times.loc[times["status"] == "failed", "error"]) == ["bad_request"]
