@@ -117,7 +117,10 @@ def nav(page: Page, title: str) -> None:
 
 
 def metric(page: Page, label: str):
-    return page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").filter(has_text=label))
+    """A metric as currently drawn: during a rerun Streamlit keeps the previous script's elements on screen,
+    marked stale, so an old run's metric of the same name can sit beside the new one for a moment."""
+    fresh = page.locator('[data-testid="stElementContainer"]:not([data-stale="true"]) [data-testid="stMetric"]')
+    return fresh.filter(has=page.get_by_test_id("stMetricLabel").filter(has_text=label))
 
 
 def use_fake_server(page: Page, llm_url: str) -> None:
@@ -325,7 +328,7 @@ def test_upload_test_run_full_run_across_pages_and_download(app_server, new_page
     run_id = start_full_run(page, ROWS)
     assert run_id == 2
     expect_run(page, run_id, RunStatus.RUNNING)
-    expect(metric(page, "Concurrency")).to_contain_text(f"/{CONCURRENCY}")
+    expect(metric(page, "Concurrency").filter(has_text=f"/{CONCURRENCY}")).to_be_visible()
     shot(page, "full-run-started", at=run_heading(page, run_id))
 
     # 5. away to History and back while it runs: the page finds the run and keeps going
