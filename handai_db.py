@@ -75,6 +75,7 @@ class RowStatus(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    SKIPPED = "skipped"  # a step's `run_if` did not hold for the row: nothing sent, nothing spent
 
 
 S = RunStatus
@@ -154,6 +155,7 @@ class Run(Base):
     cost_usd: Mapped[float | None] = mapped_column(Float)
     active_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     resumed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # arms and steps of a multi-model run
 
     def elapsed_seconds(self) -> float:
         """Time spent running, over every start and resume (runs made before this was kept:
@@ -171,13 +173,16 @@ class Run(Base):
 class Result(Base):
     __tablename__ = "results"
     __table_args__ = (
-        Index("ix_results_run_row", "run_id", "row_index", unique=True),
+        Index("ix_results_cell", "run_id", "row_index", "step", "arm", "sample", unique=True),
         Index("ix_results_run_status", "run_id", "status"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     row_index: Mapped[int] = mapped_column(Integer)
-    input: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    arm: Mapped[int] = mapped_column(Integer, default=0)
+    sample: Mapped[int] = mapped_column(Integer, default=0)
+    input: Mapped[dict[str, Any]] = mapped_column(default=dict)  # on a row's first cell only
     request: Mapped[str | None] = mapped_column(Text)
     raw: Mapped[str | None] = mapped_column(Text)
     parsed: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -257,12 +262,24 @@ def _m0004_active_time_and_flags(conn: SAConnection) -> None:
     conn.exec_driver_sql("ALTER TABLE results ADD COLUMN flags JSON")
 
 
+def _m0005_cells(conn: SAConnection) -> None:
+    """A result is a cell (row, step, arm, sample); old runs are all cell (row, 0, 0, 0)."""
+    for column in ("step", "arm", "sample"):
+        conn.exec_driver_sql(f"ALTER TABLE results ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_results_run_row")
+    conn.exec_driver_sql(
+        "CREATE UNIQUE INDEX IF NOT EXISTS ix_results_cell ON results (run_id, row_index, step, arm, sample)"
+    )
+    conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN plan JSON")
+
+
 # Ordered, append-only: a new version appends ("000N_…", fn) and existing databases upgrade.
 MIGRATIONS: list[tuple[str, Callable[[SAConnection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_cache_and_cost", _m0002_cache_and_cost),
     ("0003_stopped", _m0003_stopped),
     ("0004_active_time_and_flags", _m0004_active_time_and_flags),
+    ("0005_cells", _m0005_cells),
 ]
 
 
@@ -302,11 +319,38 @@ class RunControl:
         return self.status == RunStatus.RUNNING and self.owner == owner
 
 
-@dataclass(frozen=True)
-class PendingRow:
+@dataclass(frozen=True, slots=True)
+class LedgerCell:
     result_id: int
+    step: int
+    arm: int
+    sample: int
+    status: str
+    parsed: dict[str, Any] | None
+
+
+@dataclass(slots=True)
+class LedgerRow:
+    """One input row with all its cells, as the engine pulls them page by page."""
+
     row_index: int
     input: dict[str, Any]
+    cells: list[LedgerCell]
+
+
+@dataclass(frozen=True)
+class CellFigures:
+    """One (step, arm, status) group of a run's cells: per-arm and per-step figures."""
+
+    step: Any  # the step's index in the ledger, its name once the plan is known
+    arm: Any
+    status: str
+    cells: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float | None
+    attempts: int
+    latency_ms: float | None  # mean
 
 
 @dataclass
@@ -329,10 +373,11 @@ class RunCounts:
     tokens_in: int
     tokens_out: int
     errors_by_kind: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0
 
     @property
     def done(self) -> int:
-        return self.succeeded + self.failed
+        return self.succeeded + self.failed + self.skipped
 
 
 def default_url() -> str:
@@ -447,8 +492,12 @@ class Database:
             return s.get(SessionRow, session_id)
 
     # -- runs -----------------------------------------------------------------------------------
-    def create_run(self, rows: Iterable[dict[str, Any]], **fields: Any) -> int:
-        """Write the run and one pending result per row, before any call is made."""
+    def create_run(
+        self, rows: Iterable[dict[str, Any]], cells: Sequence[tuple[int, int, int]] = ((0, 0, 0),), **fields: Any
+    ) -> int:
+        """Write the run and one pending result per cell (row, step, arm, sample) before any call
+        is made. The row's input is stored once, on its first cell."""
+        pending = RowStatus.PENDING.value
         with self.session() as s, s.begin():
             run = Run(status=RunStatus.QUEUED.value, **fields)
             s.add(run)
@@ -456,8 +505,19 @@ class Database:
             batch: list[dict[str, Any]] = []
             total = 0
             for index, row in enumerate(rows):
-                batch.append({"run_id": run.id, "row_index": index, "input": row, "status": RowStatus.PENDING.value})
-                total += 1
+                for n, (step, arm, sample) in enumerate(cells):
+                    batch.append(
+                        {
+                            "run_id": run.id,
+                            "row_index": index,
+                            "step": step,
+                            "arm": arm,
+                            "sample": sample,
+                            "input": row if n == 0 else {},
+                            "status": pending,
+                        }
+                    )
+                total += len(cells)
                 if len(batch) >= 5000:
                     s.execute(insert(Result), batch)
                     batch = []
@@ -603,16 +663,33 @@ class Database:
         return interrupted
 
     # -- results --------------------------------------------------------------------------------
-    def rows_to_run(
-        self, run_id: int, statuses: Sequence[RowStatus] = (RowStatus.PENDING, RowStatus.FAILED)
-    ) -> list[PendingRow]:
-        stmt = (
-            select(Result.id, Result.row_index, Result.input)
-            .where(Result.run_id == run_id, Result.status.in_(statuses))
+    def rows_to_run(self, run_id: int, statuses: Sequence[RowStatus], after: int, limit: int) -> list[LedgerRow]:
+        """The next `limit` rows after row `after` that have a cell in `statuses`, each with all
+        its cells (earlier steps' answers feed later steps): the engine pulls a run page by page
+        and never holds the whole of it."""
+        wanted = (
+            select(Result.row_index)
+            .where(Result.run_id == run_id, Result.status.in_(statuses), Result.row_index > after)
+            .distinct()
             .order_by(Result.row_index)
+            .limit(limit)
         )
+        stmt = (
+            select(
+                Result.id, Result.row_index, Result.step, Result.arm, Result.sample, Result.status, Result.input,
+                Result.parsed,
+            )
+            .where(Result.run_id == run_id, Result.row_index.in_(wanted.scalar_subquery()))
+            .order_by(Result.row_index, Result.step, Result.arm, Result.sample)
+        )
+        rows: list[LedgerRow] = []
         with self.session() as s:
-            return [PendingRow(r.id, r.row_index, r.input) for r in s.execute(stmt)]
+            for r in s.execute(stmt):
+                if not rows or rows[-1].row_index != r.row_index:
+                    rows.append(LedgerRow(r.row_index, r.input or {}, []))
+                parsed = r.parsed if r.status == RowStatus.SUCCEEDED else None
+                rows[-1].cells.append(LedgerCell(r.id, r.step, r.arm, r.sample, r.status, parsed))
+        return rows
 
     def reset_rows(self, run_id: int, statuses: Sequence[RowStatus] = (RowStatus.FAILED,)) -> int:
         """Put rows back to pending (retry-failed), keeping their attempt counts for the record."""
@@ -622,7 +699,13 @@ class Database:
             .values(status=RowStatus.PENDING.value, error_kind=None, error_message=None)
         )
         with self._write_lock, self.session() as s, s.begin():
-            return s.execute(stmt).rowcount
+            count = s.execute(stmt).rowcount
+            s.execute(
+                update(Run)
+                .where(Run.id == run_id)
+                .values(succeeded=_count_rows(run_id, RowStatus.SUCCEEDED), failed=_count_rows(run_id, RowStatus.FAILED))
+            )
+            return count
 
     def record_results(self, run_id: int, outcomes: Sequence[RowOutcome]) -> RunControl:
         """Write a batch of outcomes and the run's totals in one short transaction, then read the
@@ -682,8 +765,10 @@ class Database:
                     calls=Run.calls + sum(o.calls for o in outcomes),
                     cache_hits=Run.cache_hits + sum(1 for o in finals if o.cached),
                     cost_usd=func.coalesce(Run.cost_usd, 0.0) + sum(costs) if costs else Run.cost_usd,
-                    succeeded=_count_rows(run_id, RowStatus.SUCCEEDED),
-                    failed=_count_rows(run_id, RowStatus.FAILED),
+                    # counted as they land (a count over a million cells per batch would cost more
+                    # than the batch); refresh_run_counts makes them exact when the job ends
+                    succeeded=Run.succeeded + sum(1 for o in finals if o.status == RowStatus.SUCCEEDED),
+                    failed=Run.failed + sum(1 for o in finals if o.status == RowStatus.FAILED),
                     heartbeat_at=now,
                 )
             )
@@ -775,10 +860,30 @@ class Database:
             pending=by_status.get(RowStatus.PENDING, 0),
             succeeded=by_status.get(RowStatus.SUCCEEDED, 0),
             failed=by_status.get(RowStatus.FAILED, 0),
+            skipped=by_status.get(RowStatus.SKIPPED, 0),
             tokens_in=run.tokens_in if run else 0,
             tokens_out=run.tokens_out if run else 0,
             errors_by_kind={str(k): v for k, v in kinds.items()},
         )
+
+    def cell_figures(self, run_id: int) -> list[CellFigures]:
+        stmt = (
+            select(
+                Result.step,
+                Result.arm,
+                Result.status,
+                func.count(),
+                func.coalesce(func.sum(Result.tokens_in), 0),
+                func.coalesce(func.sum(Result.tokens_out), 0),
+                func.sum(Result.cost_usd),
+                func.coalesce(func.sum(Result.attempts), 0),
+                func.avg(Result.latency_ms),
+            )
+            .where(Result.run_id == run_id)
+            .group_by(Result.step, Result.arm, Result.status)
+        )
+        with self.session() as s:
+            return [CellFigures(*row) for row in s.execute(stmt)]
 
     def refresh_run_counts(self, run_id: int) -> RunCounts:
         counts = self.run_counts(run_id)
@@ -1030,7 +1135,9 @@ def get_db() -> Database:
 __all__ = [
     "Database",
     "RowOutcome",
-    "PendingRow",
+    "CellFigures",
+    "LedgerCell",
+    "LedgerRow",
     "RunFilter",
     "RunCounts",
     "Run",

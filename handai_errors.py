@@ -58,6 +58,7 @@ class ErrorKind(StrEnum):
     EMPTY_REPLY = "empty_reply"
     UNPARSEABLE = "unparseable"
     CANCELLED = "cancelled"
+    UPSTREAM_FAILED = "upstream_failed"
     UNKNOWN = "unknown"
 
 
@@ -145,6 +146,11 @@ KINDS: dict[ErrorKind, KindInfo] = {
         False,
     ),
     ErrorKind.CANCELLED: KindInfo("The request was cancelled", "Resume the run to process the remaining rows.", False),
+    ErrorKind.UPSTREAM_FAILED: KindInfo(
+        "Not sent: a step this one needs failed for the row",
+        "Retry the failed rows: the earlier step is sent again first, then this one.",
+        False,
+    ),
     ErrorKind.UNKNOWN: KindInfo(
         "Something unexpected went wrong",
         "Retry the failed rows; if it persists, see the run's log for details.",

@@ -56,7 +56,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,12 @@ SCALE_ROWS = 100_000
 SCALE_CONCURRENCY = 64
 SCALE_RSS_GOAL_MB = 600.0
 IMPLS = ("reference", "bare-aio", "handai")
+# The speed section (issue 11): Handai against a hand-written aiohttp loop, at high concurrency.
+SPEED_CONCURRENCY = 256
+SPEED_LATENCY_MS = 100.0
+SPEED_TARGET = 0.55  # Handai's calls/s over the aiohttp loop's
+SPEED_IMPLS = ("aiohttp", "reference", "handai")
+SERVER_BUSY = 0.85  # fake server CPU (share of one core) above which it may be the bottleneck
 
 
 # -- measuring -----------------------------------------------------------------------------------
@@ -175,6 +181,42 @@ class Meter:
 
 
 # -- the fake server in its own process ----------------------------------------------------------
+@dataclass(frozen=True)
+class Pinning:
+    """Which cores the case's child process and the fake server may run on (None: any)."""
+
+    client: list[int] | None = None
+    server: list[int] | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> Pinning:
+        """`CLIENT:SERVER`, each a comma-separated list of core numbers, e.g. `0:1`."""
+        if not text:
+            return cls()
+        try:
+            client, server = ([int(c) for c in part.split(",")] for part in text.split(":"))
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"--pin takes CLIENT:SERVER cores, e.g. 0:1, not {text!r}") from exc
+        available = os.sched_getaffinity(0)
+        if not set(client + server) <= available:
+            raise argparse.ArgumentTypeError(f"--pin {text}: this process may only use cores {sorted(available)}")
+        return cls(client, server)
+
+    def describe(self) -> str:
+        if self.client is None:
+            return f"not pinned (the kernel places client and server on the {os.cpu_count()} cores)"
+        cores = ", ".join(str(c) for c in self.client)
+        return f"client child on core {cores}, fake server on core {', '.join(str(c) for c in self.server or [])}"
+
+
+def pin_to(cpus: list[int] | None) -> Callable[[], None] | None:
+    """A Popen preexec_fn pinning the new process (and so every thread it starts) to `cpus`."""
+    if not cpus:
+        return None
+    cores = set(cpus)
+    return lambda: os.sched_setaffinity(0, cores)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -191,10 +233,13 @@ def http_json(url: str, method: str = "GET", timeout: float = 30.0) -> Any:
 class FakeServer:
     """`python -m tests.fake_llm_server` as a subprocess on a free port; stop() always kills it."""
 
-    def __init__(self, latency_ms: float, rpm: int = 0, ratelimit_headers: bool = False) -> None:
+    def __init__(
+        self, latency_ms: float, rpm: int = 0, ratelimit_headers: bool = False, cpus: list[int] | None = None
+    ) -> None:
         self.latency_ms = latency_ms
         self.rpm = rpm
         self.ratelimit_headers = ratelimit_headers
+        self.cpus = cpus  # pinned to these cores (every thread: set before exec), or left to the kernel
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop)
@@ -216,7 +261,9 @@ class FakeServer:
                 cmd += ["--rpm", str(self.rpm)]
             if self.ratelimit_headers:
                 cmd.append("--ratelimit-headers")
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=pin_to(self.cpus)
+            )
             if self._wait_ready():
                 return self
             self.stop()
@@ -260,8 +307,10 @@ class FakeServer:
 
 
 @contextlib.contextmanager
-def fake_server(latency_ms: float, rpm: int = 0, ratelimit_headers: bool = False) -> Iterator[FakeServer]:
-    server = FakeServer(latency_ms, rpm, ratelimit_headers)
+def fake_server(
+    latency_ms: float, rpm: int = 0, ratelimit_headers: bool = False, cpus: list[int] | None = None
+) -> Iterator[FakeServer]:
+    server = FakeServer(latency_ms, rpm, ratelimit_headers, cpus)
     try:
         yield server.start()
     finally:
@@ -283,7 +332,15 @@ def run_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
         spec = {**spec, "tmp": tmp}
         cmd = [sys.executable, "-m", "benchmarks.bench_engine", "--case", json.dumps(spec)]
         try:
-            done = subprocess.run(cmd, cwd=ROOT, env=child_env(tmp), capture_output=True, text=True, timeout=timeout)
+            done = subprocess.run(
+                cmd,
+                cwd=ROOT,
+                env=child_env(tmp),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                preexec_fn=pin_to(spec.get("cpus")),
+            )
         except subprocess.TimeoutExpired:
             return {"error": f"timed out after {timeout:.0f} s"}
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
@@ -382,14 +439,53 @@ async def gather_rows(client: Any, df: Any, concurrency: int) -> tuple[int, int]
     return ok, len(results) - ok
 
 
-def bare_case(spec: dict[str, Any], factory: Callable[[str, int], Any]) -> dict[str, Any]:
-    """A reference loop (reference or bare-aio) over spec['rows'] rows."""
+async def aiohttp_rows(url: str, df: Any, concurrency: int) -> tuple[int, int]:
+    """The yardstick of issue 11: the fastest sensible hand-written client. One aiohttp session
+    with a connector sized to the concurrency, a semaphore, the same body (model, messages) as
+    JSON, `resp.read()` + `json.loads`, choices[0].message.content. No retries, no typing layer."""
+    import aiohttp
+
+    endpoint = f"{url}/chat/completions"  # url is the base URL with /v1, as the SDK clients get it
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    semaphore = asyncio.Semaphore(concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
+    timeout = aiohttp.ClientTimeout(total=120)
+
+    async with aiohttp.ClientSession(connector=connector, headers=headers, timeout=timeout) as session:
+
+        async def one(messages: list[dict[str, str]]) -> bool:
+            async with semaphore:
+                try:
+                    body = json.dumps({"model": MODEL, "messages": messages}).encode()
+                    async with session.post(endpoint, data=body) as resp:
+                        raw = await resp.read()
+                        if resp.status != 200:
+                            return False
+                    return json.loads(raw)["choices"][0]["message"]["content"] is not None
+                except Exception:
+                    return False
+
+        results = await asyncio.gather(*(one(m) for m in row_messages(df)))
+    ok = sum(results)
+    return ok, len(results) - ok
+
+
+def sdk_rows(factory: Callable[[str, int], Any]) -> Callable[[str, Any, int], Awaitable[tuple[int, int]]]:
+    """A loop over an SDK client built by `factory` (reference, bare-aio)."""
+
+    async def rows(url: str, df: Any, concurrency: int) -> tuple[int, int]:
+        return await gather_rows(factory(url, concurrency), df, concurrency)
+
+    return rows
+
+
+def bare_case(spec: dict[str, Any], loop: Callable[[str, Any, int], Awaitable[tuple[int, int]]]) -> dict[str, Any]:
+    """A hand-written loop (aiohttp, reference or bare-aio) over spec['rows'] rows."""
     df = make_frame(spec["rows"])
     profiler = cProfile.Profile(time.thread_time) if spec.get("profile") else None
 
     async def main() -> tuple[int, int]:
-        client = factory(spec["url"], spec["concurrency"])
-        return await gather_rows(client, df, spec["concurrency"])
+        return await loop(spec["url"], df, spec["concurrency"])
 
     meter = Meter()
     with meter.measure():
@@ -402,7 +498,7 @@ def bare_case(spec: dict[str, Any], factory: Callable[[str, int], Any]) -> dict[
         "ok": ok,
         "failed": failed,
         **meter.figures(),
-        "profile": profile_report([profiler], spec["rows"]) if profiler else None,
+        "profile": profile_report({"main": profiler}, spec["rows"]) if profiler else None,
     }
 
 
@@ -431,8 +527,29 @@ async def _call(fn: Callable[[], None]) -> None:
     fn()
 
 
+def create_one_arm(engine: Any, df: Any, conn: Any, concurrency: int) -> int:
+    """A one-arm run, as the app's Transform page creates it."""
+    return engine.create_transform_run(df, handai_settings(concurrency), conn, input_name="bench.csv")
+
+
+# How each Handai variant creates its run; everything else (start, wait, measuring, profiling) is
+# shared by handai_case. A variant is a child case `kind`: add it here and to child_main's cases,
+# then name it in --speed-impls (or SPEED_IMPLS). Its calls/s is compared with the aiohttp loop's
+# and held to SPEED_TARGET like `handai`'s, since every impl whose name starts with "handai" is.
+# A three-arm run (issue 11), once the new engine has it, would be, e.g.:
+#   def create_three_arm(engine, df, conn, concurrency):
+#       return engine.create_plan_run(df, arms=[...three RunSettings...], conn=conn, ...)
+#   HANDAI_RUNS["handai-3arm"] = create_three_arm
+# It sends 3 calls a row: the speed table compares calls/s (counted by the server), so the 55 %
+# holds per call; its rows/s column is then a third of that.
+HANDAI_RUNS: dict[str, Callable[[Any, Any, Any, int], int]] = {
+    "handai": create_one_arm,
+    "handai-noledger": create_one_arm,
+}
+
+
 def handai_case(spec: dict[str, Any]) -> dict[str, Any]:
-    """Engine + Database + create_transform_run + start + wait, as the app does it."""
+    """Engine + Database + the variant's run creation + start + wait, as the app does it."""
     from providers import Connection
 
     rows, concurrency = spec["rows"], spec["concurrency"]
@@ -440,7 +557,7 @@ def handai_case(spec: dict[str, Any]) -> dict[str, Any]:
     db, engine = new_engine(spec["tmp"])
     conn = Connection("custom", api_key=API_KEY, base_url=spec["url"])
     t0 = time.perf_counter()
-    run_id = engine.create_transform_run(df, handai_settings(concurrency), conn, input_name="bench.csv")
+    run_id = HANDAI_RUNS[spec["kind"]](engine, df, conn, concurrency)
     create_s = time.perf_counter() - t0
     if spec["kind"] == "handai-noledger":  # diagnostic: finished rows are not written
         db.record_results = lambda run_id, outcomes: None
@@ -457,7 +574,7 @@ def handai_case(spec: dict[str, Any]) -> dict[str, Any]:
     profile = None
     if loop_prof and writer_prof:
         on_engine_threads(engine, loop_prof.disable, writer_prof.disable)
-        profile = profile_report([loop_prof, writer_prof], rows)
+        profile = profile_report({"loop": loop_prof, "db": writer_prof}, rows)
     engine.shutdown()
     db.close()
     return {
@@ -515,36 +632,141 @@ def scale_case(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- profiles --------------------------------------------------------------------------------------
-def code_group(filename: str, funcname: str) -> str:
-    """Which package a profiled function belongs to (for a CPU-by-package summary)."""
+# C functions (filename "~") are charged to the module that called them, except these, which get a
+# line of their own: syscalls and the database's C library are worth seeing apart.
+C_GROUPS = (
+    ("sqlite3", "sqlite3 (C)"),
+    ("_socket.socket", "socket syscalls (C)"),
+    ("select.epoll", "epoll (C)"),
+    ("_ssl.", "ssl (C)"),
+)
+
+
+def code_module(filename: str) -> str:
+    """The module a profiled function belongs to: `aiohttp/client_reqrep`, `handai_engine/pool`,
+    `stdlib:asyncio/base_events`."""
     if "site-packages/" in filename:
-        return filename.split("site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
+        return filename.split("site-packages/", 1)[1].removesuffix(".py")
     if filename.startswith(str(ROOT)):
-        rel = Path(filename).relative_to(ROOT)
-        return f"handai:{rel.parts[0]}" if len(rel.parts) > 1 else f"handai:{rel.stem}"
-    if filename == "~":
-        return "builtins (C)"
+        return str(Path(filename).relative_to(ROOT)).removesuffix(".py")
     if "/lib/python3" in filename:
         part = filename.split("/lib/python3", 1)[1].split("/", 2)
         return f"stdlib:{part[1].removesuffix('.py')}" if len(part) > 1 else "stdlib"
     return filename
 
 
-def profile_report(profilers: list[cProfile.Profile], rows: int, top: int = 25) -> str:
-    """CPU µs per row by package, then the top functions by own CPU time (thread CPU clock)."""
-    stats = pstats.Stats(profilers[0])
-    for extra in profilers[1:]:
-        stats.add(extra)
-    by_group: dict[str, float] = defaultdict(float)
-    for (filename, _line, funcname), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        by_group[code_group(filename, funcname)] += tottime
-    total = sum(by_group.values())
-    lines = [f"profiled thread CPU: {total:.2f} s = {total / rows * 1e6:.0f} µs/row (cProfile inflates this)"]
-    for group, secs in sorted(by_group.items(), key=lambda kv: -kv[1])[:15]:
-        lines.append(f"  {group:<28} {secs / rows * 1e6:8.0f} µs/row  {100 * secs / total:5.1f} %")
+def code_group(filename: str, funcname: str = "") -> str:
+    """Which package a profiled function belongs to (for a CPU-by-package summary). Handai's
+    own code is split by module (`handai:handai_engine/pool`), the SDK by module too."""
+    module = code_module(filename)
+    if filename.startswith(str(ROOT)):
+        return f"handai:{module}"
+    if "site-packages/" in filename:
+        parts = module.split("/")
+        return "/".join(parts[:2]) if parts[0] == "openai" and len(parts) > 1 else parts[0]
+    if module.startswith("stdlib:"):
+        return module.split("/", 1)[0]
+    return module
+
+
+def own_time_by(stats: pstats.Stats, key: Callable[[str, str], str]) -> dict[str, float]:
+    """Own CPU time by `key(filename, funcname)`; a C function's time goes to its caller's key
+    (by the time spent under each caller), unless C_GROUPS names it."""
+    out: dict[str, float] = defaultdict(float)
+    for (filename, _line, funcname), (_cc, _nc, tottime, _ct, callers) in stats.stats.items():  # type: ignore[attr-defined]
+        if filename != "~":
+            out[key(filename, funcname)] += tottime
+            continue
+        group = next((label for needle, label in C_GROUPS if needle in funcname), None)
+        if group is not None or not callers:
+            out[group or "builtins (C)"] += tottime
+            continue
+        spread = sum(c[2] for c in callers.values()) or 1.0
+        for (cfile, _cl, cfunc), c in callers.items():
+            out["builtins (C)" if cfile == "~" else key(cfile, cfunc)] += tottime * c[2] / spread
+    return out
+
+
+# Inclusive CPU ("cumtime") of the functions that say where a row's CPU goes: (label, module, function).
+# A coroutine's inclusive time covers only the steps the loop runs it for, callees awaited inline
+# included, so `process` holds the SDK call, the parse and the recording, but not the loop's own
+# I/O callbacks (aiohttp's data_received, the selector), which run outside any row's coroutine.
+COMPONENTS = (
+    ("build_calls: prompts, cache keys, bodies", "handai_engine/calls", "build_calls"),
+    ("  cache_key (json.dumps + sha256)", "handai_engine/calls", "cache_key"),
+    ("Pool.worker (the whole per-row coroutine)", "handai_engine/pool", "worker"),
+    ("  Pool.send", "handai_engine/pool", "send"),
+    ("    limiter.acquire", "handai_engine/limiter", "acquire"),
+    ("    limiter.release", "handai_engine/limiter", "release"),
+    ("    send_chat", "providers/chat", "send_chat"),
+    ("      SDK AsyncAPIClient.request", "openai/_base_client", "request"),
+    ("        SDK _build_request", "openai/_base_client", "_build_request"),
+    ("        httpx2 AsyncClient.send", "httpx2/_client", "send"),
+    ("          aiohttp ClientSession._request", "aiohttp/client", "_request"),
+    ("        SDK _process_response", "openai/_base_client", "_process_response"),
+    ("      json.loads", "stdlib:json/__init__", "loads"),
+    ("    parse_reply", "handai_prompts", "parse_reply"),
+    ("  Pool._record_success", "handai_engine/pool", "_record_success"),
+    ("    Call.outcome (RowOutcome)", "handai_engine/calls", "outcome"),
+    ("  limiter.succeeded", "handai_engine/limiter", "succeeded"),
+    ("BatchWriter.run (loop side)", "handai_engine/writer", "run"),
+    ("reference loop: gather_rows.one", "benchmarks/bench_engine", "one"),
+    ("  SDK AsyncCompletions.create", "openai/resources/chat/completions/completions", "create"),
+    ("  SDK AsyncAPIClient.request", "openai/_base_client", "request"),
+    ("aiohttp ClientSession._request", "aiohttp/client", "_request"),
+    ("aiohttp ResponseHandler.data_received", "aiohttp/client_proto", "data_received"),
+    ("asyncio selector _run_once (own + epoll)", "stdlib:asyncio/base_events", "_run_once"),
+    ("ledger: record_results (writer thread)", "handai_db", "record_results"),
+    ("  SQLAlchemy Connection.execute", "sqlalchemy/engine/base", "execute"),
+    ("  sqlite3 commit", "~", "<method 'commit' of 'sqlite3.Connection' objects>"),
+    ("ledger: heartbeat/run_control/log", "handai_db", "run_control"),
+)
+
+
+def component_lines(stats: pstats.Stats, rows: int) -> list[str]:
+    """Inclusive µs/row of the COMPONENTS this thread ran."""
+    cum: dict[tuple[str, str], float] = defaultdict(float)
+    for (filename, _line, funcname), (_cc, _nc, _tt, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        cum[(code_module(filename) if filename != "~" else "~", funcname)] += cumtime
+    out = []
+    for label, module, funcname in COMPONENTS:
+        secs = cum.get((module, funcname), 0.0)
+        if secs / rows * 1e6 >= 0.5:
+            out.append(f"    {label:<46} {secs / rows * 1e6:8.0f} µs/row")
+    return out
+
+
+def profile_report(profilers: dict[str, cProfile.Profile], rows: int, top: int = 30) -> str:
+    """Per thread: CPU µs per row by package and by module (own time), and the inclusive time of
+    the main components; then the top functions by own CPU time (thread CPU clock)."""
+    lines: list[str] = []
+    grand = 0.0
+    for label, profiler in profilers.items():
+        stats = pstats.Stats(profiler)
+        by_group = own_time_by(stats, code_group)
+        total = sum(by_group.values())
+        grand += total
+        lines.append(f"{label} thread: {total:.2f} s = {total / rows * 1e6:.0f} µs/row (cProfile inflates this)")
+        lines.append("  own time by package:")
+        for group, secs in sorted(by_group.items(), key=lambda kv: -kv[1])[:18]:
+            if secs / rows * 1e6 >= 0.5:
+                lines.append(f"    {group:<34} {secs / rows * 1e6:8.0f} µs/row  {100 * secs / total:5.1f} %")
+        by_module = own_time_by(stats, lambda f, _fn: code_module(f))
+        lines.append("  own time by module (top 15):")
+        for module, secs in sorted(by_module.items(), key=lambda kv: -kv[1])[:15]:
+            lines.append(f"    {module:<48} {secs / rows * 1e6:8.0f} µs/row")
+        if components := component_lines(stats, rows):
+            lines.append("  inclusive time of the main components:")
+            lines.extend(components)
+    if len(profilers) > 1:
+        lines.append(f"all profiled threads: {grand / rows * 1e6:.0f} µs/row")
+    first, *others = profilers.values()
+    merged = pstats.Stats(first)
+    for profiler in others:
+        merged.add(profiler)
     buffer = io.StringIO()
-    stats.stream = buffer  # type: ignore[attr-defined]
-    stats.sort_stats("tottime").print_stats(top)
+    merged.stream = buffer  # type: ignore[attr-defined]
+    merged.sort_stats("tottime").print_stats(top)
     body = buffer.getvalue()
     start = body.find("   ncalls")
     lines.append(body[start:] if start >= 0 else body)
@@ -565,13 +787,15 @@ def warm_imports() -> None:
 def child_main(spec: dict[str, Any]) -> None:
     warm_imports()
     cases: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-        "reference": lambda s: bare_case(s, make_reference_client),
-        "bare-aio": lambda s: bare_case(s, make_handai_client),
-        "handai": handai_case,
-        "handai-noledger": handai_case,
+        "aiohttp": lambda s: bare_case(s, aiohttp_rows),
+        "reference": lambda s: bare_case(s, sdk_rows(make_reference_client)),
+        "bare-aio": lambda s: bare_case(s, sdk_rows(make_handai_client)),
+        **dict.fromkeys(HANDAI_RUNS, handai_case),
         "scale": scale_case,
     }
-    print(json.dumps(cases[spec["kind"]](spec)), flush=True)
+    result = cases[spec["kind"]](spec)
+    result["cpus"] = sorted(os.sched_getaffinity(0))
+    print(json.dumps(result), flush=True)
 
 
 # -- the parent side: sections and tables ---------------------------------------------------------
@@ -604,6 +828,7 @@ class Throughput:
     rows: int
     raw: dict[str, Any] = field(default_factory=lambda: {"error": "not run"})
     walls: list[float] = field(default_factory=list)
+    latency_ms: float = LATENCY_MS
 
     def add(self, raw: dict[str, Any]) -> None:
         """Keep the fastest successful run (best-of-N filters out other load on the machine)."""
@@ -622,8 +847,17 @@ class Throughput:
         return self.rows / self.raw["wall_s"]
 
     @property
+    def calls(self) -> int:
+        """Chat requests the server answered (one per row for a one-arm run without retries)."""
+        return sum(self.raw.get("statuses", {}).values()) or self.rows
+
+    @property
+    def calls_per_s(self) -> float:
+        return self.calls / self.raw["wall_s"]
+
+    @property
     def efficiency(self) -> float:
-        return (self.rows * LATENCY_MS / 1000 / self.concurrency) / self.raw["wall_s"]
+        return (self.calls * self.latency_ms / 1000 / self.concurrency) / self.raw["wall_s"]
 
 
 def throughput_section(
@@ -632,30 +866,121 @@ def throughput_section(
     quiet_wait: float,
     concurrencies: tuple[int, ...] = CONCURRENCIES,
     impls: tuple[str, ...] = IMPLS,
+    pin: Pinning | None = None,
 ) -> list[Throughput]:
     """Every (concurrency, impl) case `repeat` times, interleaved; each keeps its fastest run."""
+    results = run_cases(rows, repeat, quiet_wait, concurrencies, impls, LATENCY_MS, pin or Pinning())
+    print_throughput(results, rows)
+    return results
+
+
+def run_cases(
+    rows: int,
+    repeat: int,
+    quiet_wait: float,
+    concurrencies: tuple[int, ...],
+    impls: tuple[str, ...],
+    latency_ms: float,
+    pin: Pinning,
+) -> list[Throughput]:
+    """Every (concurrency, impl) case `repeat` times against one server, interleaved so that a
+    burst of load elsewhere hits every impl alike; each case keeps its fastest run."""
     best: dict[tuple[int, str], Throughput] = {}
-    with fake_server(LATENCY_MS) as server:
+    with fake_server(latency_ms, cpus=pin.server) as server:
         for concurrency in concurrencies:
             for _ in range(repeat):
                 for impl in impls:
-                    spec = {"kind": impl, "rows": rows, "concurrency": concurrency}
+                    spec = {"kind": impl, "rows": rows, "concurrency": concurrency, "cpus": pin.client}
                     raw = run_on_server(server, spec, 120 + rows * 0.1, quiet_wait)
                     note(f"  {impl:<9} c={concurrency:<3}: " + raw.get("error", f"{raw.get('wall_s', 0):.2f} s"))
-                    case = best.setdefault((concurrency, impl), Throughput(impl, concurrency, rows))
+                    case = best.setdefault(
+                        (concurrency, impl), Throughput(impl, concurrency, rows, latency_ms=latency_ms)
+                    )
                     case.add(raw)
-    results = list(best.values())
-    print_throughput(results, rows)
+    return list(best.values())
+
+
+def speed_section(
+    rows: int, repeat: int, quiet_wait: float, concurrency: int, latency_ms: float, pin: Pinning, impls: tuple[str, ...]
+) -> list[Throughput]:
+    """Issue 11's yardstick: the hand-written aiohttp loop, the bare SDK and Handai side by side
+    at one (high) concurrency; Handai must reach SPEED_TARGET of the aiohttp loop's calls/s."""
+    if "aiohttp" not in impls:
+        impls = ("aiohttp", *impls)
+    results = run_cases(rows, repeat, quiet_wait, (concurrency,), impls, latency_ms, pin)
+    print_speed(results, rows, concurrency, latency_ms, pin)
     return results
+
+
+def print_speed(results: list[Throughput], rows: int, concurrency: int, latency_ms: float, pin: Pinning) -> None:
+    ideal = concurrency / (latency_ms / 1000) if latency_ms else float("inf")
+    print(
+        f"\nSpeed (issue 11): {rows:,} rows, concurrency {concurrency}, server latency {latency_ms:.0f} ms"
+        f" (ideal {ideal:,.0f} calls/s)\n  pinning: {pin.describe()}"
+    )
+    yard = next((r for r in results if r.impl == "aiohttp" and not r.error), None)
+    headers = ["impl", "wall s", "rows/s", "calls/s", "eff", "% of aiohttp", "target", "CPU ms/call", "CPU %"]
+    headers += ["CPU ms/call by thread", "srv CPU %", "srv ms/call", "others CPU %", "failed", "non-200", "cores"]
+    headers += ["all runs' wall s"]
+    table: list[list[str]] = []
+    busy_server: list[str] = []
+    for r in results:
+        if r.error:
+            table.append([r.impl, "ERROR", (r.error or "")[:60], *[""] * (len(headers) - 3)])
+            continue
+        raw = r.raw
+        share = r.calls_per_s / yard.calls_per_s if yard else float("nan")
+        target = (
+            f"≥{SPEED_TARGET:.0%} {'PASS' if share >= SPEED_TARGET else 'FAIL'}" if r.impl.startswith("handai") else ""
+        )
+        server_share = raw["server_cpu_s"] / raw["wall_s"]
+        if server_share >= SERVER_BUSY:
+            busy_server.append(r.impl)
+        table.append(
+            [
+                r.impl,
+                f"{raw['wall_s']:.2f}",
+                f"{r.rows / raw['wall_s']:.0f}",
+                f"{r.calls_per_s:.0f}",
+                f"{r.efficiency:.0%}",
+                f"{share:.0%}",
+                target,
+                f"{raw['cpu_s'] / r.calls * 1000:.3f}",
+                f"{raw['cpu_s'] / raw['wall_s']:.0%}",
+                thread_summary(raw, r.calls, digits=3),
+                f"{server_share:.0%}",
+                f"{raw['server_cpu_s'] / r.calls * 1000:.3f}",
+                f"{raw['others_cpu']:.0%}",
+                str(raw["failed"]),
+                str(non_200(raw)),
+                ",".join(str(c) for c in raw.get("cpus", [])),
+                "/".join(f"{w:.2f}" for w in r.walls),
+            ]
+        )
+    print_table(headers, table)
+    print(
+        "  % of aiohttp = calls/s over the hand-written aiohttp loop's (calls counted by the server; one per row"
+        " for a one-arm run).\n  CPU ms/call = the client child's CPU (all threads) over the timed section;"
+        " CPU % = of one core (100 % = CPU-bound).\n  srv = the fake server process; cores = where the client"
+        " child was allowed to run."
+    )
+    if busy_server:
+        print(
+            f"  WARNING: the fake server used ≥{SERVER_BUSY:.0%} of a core during {', '.join(busy_server)}: it may be"
+            " the bottleneck there, which\n  understates that impl's rows/s (for the aiohttp loop: overstates"
+            " Handai's % of it)."
+        )
+    else:
+        print(f"  The fake server stayed under {SERVER_BUSY:.0%} of a core in every case: not the bottleneck.")
 
 
 THREAD_LABELS = {"MainThread": "main", "handai-engine": "loop", "handai-db_0": "db"}
 
 
-def thread_summary(raw: dict[str, Any], rows: int) -> str:
+def thread_summary(raw: dict[str, Any], rows: int, digits: int = 2) -> str:
     """CPU ms per row by thread, busiest first, e.g. `loop 1.80 db 0.35`."""
     threads = sorted(raw.get("threads", {}).items(), key=lambda kv: -kv[1])
-    return " ".join(f"{THREAD_LABELS.get(name, name)} {cpu / rows * 1000:.2f}" for name, cpu in threads if cpu)
+    return " ".join(f"{THREAD_LABELS.get(name, name)} {cpu / rows * 1000:.{digits}f}" for name, cpu in threads if cpu)
 
 
 def print_throughput(results: list[Throughput], rows: int) -> None:
@@ -813,12 +1138,16 @@ def print_scale(raw: dict[str, Any], rows: int, run: bool) -> None:
     print(f"  peak RSS {peak:.0f} MB (goal < {SCALE_RSS_GOAL_MB:.0f} MB): {verdict(peak < SCALE_RSS_GOAL_MB)}")
 
 
-def code_version() -> str:
+def code_version(use_git: bool = True) -> str:
     """The commit measured, flagged when the engine's files differ from it (others edit them)."""
+    if not use_git:
+        return "not asked (--no-git)"
 
     def git(*cmd: str) -> str:
+        # No optional locks: `git status` must not rewrite the index under someone else's git command.
+        env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
         try:
-            done = subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=10)
+            done = subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=10, env=env)
         except (OSError, subprocess.TimeoutExpired):
             return ""
         return done.stdout.strip()
@@ -836,10 +1165,11 @@ def print_header(args: argparse.Namespace) -> None:
         f"Handai engine benchmark — python {platform.python_version()}, openai {openai.__version__},"
         f" {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
-    print(f"code {code_version()}")
+    print(f"code {code_version(args.git)}")
     print(
         f"rows {args.rows:,}, repeat {args.repeat}, sections {','.join(args.sections)}, scale rows {args.scale_rows:,}"
     )
+    print(f"pinning: {args.pin.describe()}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -848,9 +1178,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="1,000 throughput rows; scale without the run")
     parser.add_argument(
         "--sections",
-        default="throughput,ratelimit,scale",
-        help="comma-separated subset of throughput,ratelimit,scale",
+        default="throughput,speed,ratelimit,scale",
+        help="comma-separated subset of throughput,speed,ratelimit,scale (speed: issue 11, Handai vs an aiohttp loop)",
     )
+    parser.add_argument(
+        "--speed-concurrency", type=int, default=SPEED_CONCURRENCY, metavar="C", help="speed section concurrency"
+    )
+    parser.add_argument(
+        "--latency", type=float, default=SPEED_LATENCY_MS, metavar="MS", help="speed and profile server latency"
+    )
+    parser.add_argument(
+        "--speed-impls",
+        default=",".join(SPEED_IMPLS),
+        help="impls in the speed section (the aiohttp loop is always added): aiohttp, reference, bare-aio,"
+        f" {', '.join(HANDAI_RUNS)}",
+    )
+    parser.add_argument(
+        "--pin",
+        nargs="?",
+        const="0:1",
+        default=None,
+        type=Pinning.parse,
+        metavar="CLIENT:SERVER",
+        help="pin each case's child process to the CLIENT cores and the fake server to the SERVER cores"
+        " (os.sched_setaffinity; bare --pin = 0:1, the client on one core as issue 11 measures it)",
+    )
+    parser.add_argument("--no-git", dest="git", action="store_false", help="do not ask git which commit is measured")
     parser.add_argument("--repeat", type=int, default=1, help="runs per throughput case; the best is shown")
     parser.add_argument(
         "--quiet-wait",
@@ -866,8 +1219,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=None,
         metavar="CONC",
-        help="only profile bare-aio and handai at this concurrency (cProfile, thread CPU clock)",
+        help="only profile --profile-impls at this concurrency (cProfile, thread CPU clock), at --latency",
     )
+    parser.add_argument("--profile-impls", default="aiohttp,bare-aio,handai", help="impls --profile runs")
     parser.add_argument(
         "--diagnose",
         type=int,
@@ -879,20 +1233,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.rows = args.rows or (1000 if args.quick else 5000)
     args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    args.pin = args.pin or Pinning()
+    known = {"aiohttp", "reference", "bare-aio", *HANDAI_RUNS}
+    for name in ("speed_impls", "profile_impls"):
+        impls = tuple(i.strip() for i in getattr(args, name).split(",") if i.strip())
+        if unknown := [i for i in impls if i not in known]:
+            parser.error(f"--{name.replace('_', '-')}: unknown impl {', '.join(unknown)}")
+        setattr(args, name, impls)
     args.scale_run = (args.scale_run or ("no" if args.quick else "yes")) == "yes"
     return args
 
 
-def profile_main(rows: int, concurrency: int) -> None:
-    """cProfile (thread CPU clock) of the bare aiohttp loop and of Handai, one concurrency."""
-    with fake_server(LATENCY_MS) as server:
-        for impl in ("bare-aio", "handai"):
-            spec = {"kind": impl, "rows": rows, "concurrency": concurrency, "profile": True}
+def profile_main(
+    rows: int, concurrency: int, impls: tuple[str, ...], latency_ms: float = LATENCY_MS, pin: Pinning | None = None
+) -> None:
+    """cProfile (thread CPU clock) of each impl (hand-written loops, Handai), one concurrency."""
+    pin = pin or Pinning()
+    print(f"profile: {rows:,} rows, concurrency {concurrency}, latency {latency_ms:.0f} ms; pinning: {pin.describe()}")
+    with fake_server(latency_ms, cpus=pin.server) as server:
+        for impl in impls:
+            spec = {"kind": impl, "rows": rows, "concurrency": concurrency, "profile": True, "cpus": pin.client}
             raw = run_on_server(server, spec, timeout=300 + rows * 0.1)
             if "error" in raw:
                 print(f"{impl}: ERROR {raw['error']}")
                 continue
-            print(f"\n=== {impl}, {rows} rows, concurrency {concurrency}: {raw['wall_s']:.2f} s under cProfile")
+            print(
+                f"\n=== {impl}, {rows} rows, concurrency {concurrency}: {raw['wall_s']:.2f} s under cProfile,"
+                f" process CPU {raw['cpu_s'] / rows * 1000:.3f} ms/row, {non_200(raw)} non-200, {raw['failed']} failed"
+            )
             print(raw["profile"])
 
 
@@ -904,17 +1272,21 @@ def main(argv: list[str] | None = None) -> None:
     # SIGTERM too unwinds through the `finally`s that kill the server and the running case.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.profile:
-        profile_main(args.rows, args.profile)
+        profile_main(args.rows, args.profile, args.profile_impls, args.latency, args.pin)
         return
     if args.diagnose:
         impls = ("reference", "bare-aio", "handai", "handai-noledger")
-        throughput_section(args.rows, args.repeat, args.quiet_wait, (args.diagnose,), impls)
+        throughput_section(args.rows, args.repeat, args.quiet_wait, (args.diagnose,), impls, args.pin)
         print("  handai-noledger = handai with Database.record_results replaced by a no-op (rows stay pending).")
         return
     print_header(args)
     started = time.perf_counter()
     if "throughput" in args.sections:
-        throughput_section(args.rows, args.repeat, args.quiet_wait)
+        throughput_section(args.rows, args.repeat, args.quiet_wait, pin=args.pin)
+    if "speed" in args.sections:
+        speed_section(
+            args.rows, args.repeat, args.quiet_wait, args.speed_concurrency, args.latency, args.pin, args.speed_impls
+        )
     if "ratelimit" in args.sections:
         rate_limit_section()
     if "scale" in args.sections:

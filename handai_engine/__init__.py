@@ -2,7 +2,11 @@
 
 runner    Engine: create, claim and start runs; control (pause, stop) from any process; progress
 pool      the workers; one template method owns cache, guards, retry, billing and recording
-calls     each row's request built once, with its cache key
+plan      a run's arms (models) and steps (instructions), and what each (step, arm) sends
+scheduler which cells to send, row by row, pulled from the ledger a page at a time
+calls     each cell's request built once, with its cache key
+answers   an answer as text, and when two answers agree
+conditions the safe `run_if` language
 cache     replies already paid for and calls in flight
 limiter   adaptive concurrency (AIMD on 429s) and retry backoff
 guards    budget cap and early stop
@@ -17,8 +21,9 @@ import threading
 
 from handai_db import Database
 
-from .calls import Call, cache_key
+from .calls import Call, StepRequest
 from .limiter import AdaptiveLimiter, backoff_delay
+from .plan import Arm, Plan, PlanError, Step
 from .preflight import Preflight, preflight, truncate_rows
 from .progress import Progress
 from .runner import Engine
@@ -43,14 +48,18 @@ def get_engine(db: Database | None = None) -> Engine:
 
 __all__ = [
     "AdaptiveLimiter",
+    "Arm",
     "Call",
     "Engine",
     "Preflight",
+    "Plan",
+    "PlanError",
     "Progress",
     "RunSettings",
     "SentRequest",
+    "Step",
+    "StepRequest",
     "backoff_delay",
-    "cache_key",
     "get_engine",
     "preflight",
     "truncate_rows",

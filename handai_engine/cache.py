@@ -25,13 +25,16 @@ class ReplyCache:
         self.in_flight: dict[str, asyncio.Future[Reply]] = {}
 
     def load(self, keys: Sequence[str], found: dict[str, Any]) -> None:
-        """Replies found in the ledger for these keys; keys seen twice keep their reply in memory."""
-        self.stored = {k: Reply(e.raw, e.parsed or {}, e.tokens_in, e.tokens_out) for k, e in found.items()}
+        """Replies found in the ledger for one page's keys; keys seen twice in the page keep their
+        reply in memory until the page is done (later pages find it in the ledger)."""
+        self.stored.update({k: Reply(e.raw, e.parsed or {}, e.tokens_in, e.tokens_out) for k, e in found.items()})
         self.repeated = {k for k, n in Counter(keys).items() if n > 1}
 
     def stored_reply(self, key: str | None) -> Reply | None:
-        """A reply for this key already paid for."""
-        return None if key is None else self.stored.get(key)
+        """A reply for this key already paid for; taken out of memory unless the key repeats."""
+        if key is None:
+            return None
+        return self.stored.get(key) if key in self.repeated else self.stored.pop(key, None)
 
     def leader(self, key: str | None) -> asyncio.Future[Reply] | None:
         """The identical call in flight, if any, whose reply this row can wait for."""

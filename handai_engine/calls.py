@@ -1,41 +1,68 @@
-"""A row's request, built once: its user message, messages and cache key, plus what the pool has
+"""A cell's request, built once: its user message, body and cache key, plus what the pool has
 spent on it that the ledger has not yet recorded."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from handai_db import PendingRow, RowOutcome, RowStatus
-from handai_prompts import build_messages, user_message
+from handai_db import RowOutcome, RowStatus
+from handai_prompts import build_messages
 from providers import chat_body
 
-from .settings import SentRequest
+
+@dataclass(frozen=True, slots=True)
+class StepRequest:
+    """What every call of one (step, arm) shares: sent once per job, not once per row."""
+
+    step: int
+    arm: int
+    provider: str
+    endpoint: Mapping[str, Any]
+    model: str
+    system: str
+    params: dict[str, Any]
+    structured: bool
+    schema: dict[str, Any] | None
+    examples: tuple[dict[str, str], ...] = ()
+    cache_tag: str | None = None  # arm name in a run of several arms: arms never share replies
+
+    def key(self, messages: list[dict[str, str]], sample: int) -> str:
+        """Everything that shapes a reply: provider, endpoint, model, exact messages, every
+        parameter and the output schema, and the arm and sample (so K samples stay K replies).
+        Same key, same request: a reply already paid for can be reused."""
+        payload: dict[str, Any] = {
+            "provider": self.provider,
+            "endpoint": dict(self.endpoint),
+            "model": self.model,
+            "messages": messages,
+            "params": self.params,
+            "schema": self.schema,
+        }
+        if self.cache_tag is not None:
+            payload["arm"] = self.cache_tag
+        if sample:
+            payload["sample"] = sample
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+    def call(self, result_id: int, row_index: int, sample: int, user: str, *, use_cache: bool) -> Call:
+        messages = build_messages(self.system, user, self.examples)
+        key = self.key(messages, sample) if use_cache else None
+        body = chat_body(self.model, messages, self.params)
+        return Call(result_id, row_index + 1, sample, self, user, body, key)
 
 
-def cache_key(provider: str, endpoint: Mapping[str, Any], request: SentRequest, messages: list[dict[str, str]]) -> str:
-    """Everything that shapes a reply: provider, endpoint, model, exact messages, every parameter
-    and the output schema. Same key, same request: a reply already paid for can be reused."""
-    payload = {
-        "provider": provider,
-        "endpoint": dict(endpoint),
-        "model": request.model,
-        "messages": messages,
-        "params": request.params,
-        "schema": request.schema,
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
-
-
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Call:
-    """One row's call. `calls`, `tokens_*` and `cost` are what was spent since the last write."""
+    """One cell's call. `calls`, `tokens_*` and `cost` are what was spent since the last write."""
 
     result_id: int
     row: int  # 1-based, as a person counts rows
+    sample: int
+    request: StepRequest
     user: str
     body: dict[str, Any]
     key: str | None
@@ -55,7 +82,7 @@ class Call:
             self.cost = (self.cost or 0.0) + cost
 
     def outcome(self, status: RowStatus | None, **values: Any) -> RowOutcome:
-        """The row's outcome carrying what was spent since the last write, which it then clears."""
+        """The cell's outcome carrying what was spent since the last write, which it then clears."""
         outcome = RowOutcome(
             self.result_id,
             status,
@@ -75,20 +102,3 @@ class Call:
     @property
     def unrecorded(self) -> bool:
         return bool(self.calls or self.tokens_in or self.tokens_out or self.cost)
-
-
-def build_calls(
-    rows: Iterable[PendingRow],
-    request: SentRequest,
-    *,
-    provider: str,
-    endpoint: Mapping[str, Any],
-    template: str | None,
-    columns: list[str],
-    use_cache: bool,
-) -> Iterator[Call]:
-    for row in rows:
-        user = user_message(row.input, template=template, columns=columns)
-        messages = build_messages(request.system, user, request.examples)
-        key = cache_key(provider, endpoint, request, messages) if use_cache else None
-        yield Call(row.result_id, row.row_index + 1, user, chat_body(request.model, messages, request.params), key)

@@ -14,6 +14,7 @@ import contextlib
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from handai_db import RowStatus, RunStatus
@@ -26,8 +27,9 @@ from .calls import Call
 from .guards import BudgetGuard, EarlyStop
 from .journal import Journal
 from .limiter import AdaptiveLimiter, PoolClosed, backoff_delay
-from .progress import Progress
-from .settings import RunSettings, SentRequest
+from .progress import Figures, Progress
+from .scheduler import Scheduler
+from .settings import RunSettings
 from .writer import BatchWriter
 
 MAX_RATE_LIMIT_WAITS = 100
@@ -40,112 +42,126 @@ class CallFailed(Exception):
         self.err, self.raw, self.elapsed = err, raw, elapsed
 
 
+@dataclass(eq=False)
+class Lane:
+    """One arm's share of the pool: its connection, client, limiter, price, queue and workers.
+    Rate limits are per provider and key, so a 429 on one arm never slows another."""
+
+    name: str
+    conn: Connection
+    client: Any
+    price: Price | None
+    limiter: AdaptiveLimiter
+    queue: asyncio.Queue[Call | None] = field(default_factory=asyncio.Queue)
+    workers: list[asyncio.Task[None]] = field(default_factory=list)
+
+
 class Pool:
     def __init__(
         self,
-        calls: Sequence[Call],
-        request: SentRequest,
+        lanes: Sequence[Lane],
         settings: RunSettings,
-        conn: Connection,
-        client: Any,
         writer: BatchWriter,
         progress: Progress,
-        price: Price | None,
         journal: Journal,
         *,
         backoff_cap: float,
     ) -> None:
-        self.calls = calls
-        self.request = request
+        self.lanes = list(lanes)
         self.settings = settings
-        self.conn = conn
-        self.client = client
         self.writer = writer
         self.progress = progress
-        self.price = price
         self.backoff_cap = backoff_cap
         self.journal = journal
-        self.limiter = AdaptiveLimiter(settings.concurrency)
+        self.keys = [lane.conn.api_key for lane in self.lanes]
         self.cache = ReplyCache()
         self.budget = BudgetGuard(settings.budget_usd, progress)
-        self.early_stop = EarlyStop(len(calls))
-        self.queue: asyncio.Queue[Call | None] = asyncio.Queue()
-        self.outstanding = len(calls)
+        self.early_stop = EarlyStop(progress.total)
+        self.scheduler: Scheduler | None = None
+        self.live: set[Call] = set()  # dispatched and not finished: spending is flushed at the end
         self.halted: tuple[RunStatus, str] | None = None
         self.retry_handles: set[asyncio.TimerHandle] = set()
-        self.workers: list[asyncio.Task[None]] = []
         self._grace: asyncio.TimerHandle | None = None
 
-    # -- the run --------------------------------------------------------------------------------
-    def prefetch_keys(self) -> list[str]:
-        return [c.key for c in self.calls if c.key is not None]
+    @property
+    def concurrency(self) -> int:
+        return sum(lane.limiter.limit for lane in self.lanes)
 
-    async def run(self) -> None:
-        for call in self.calls:
-            self.queue.put_nowait(call)
-        count = min(self.settings.concurrency, len(self.calls))
-        self.workers = [asyncio.create_task(self.worker()) for _ in range(count)]
-        if self.halted:  # halted before the first call
-            self._release_workers()
+    @property
+    def workers(self) -> list[asyncio.Task[None]]:
+        return [w for lane in self.lanes for w in lane.workers]
+
+    # -- the run --------------------------------------------------------------------------------
+    def dispatch(self, call: Call) -> None:
+        self.live.add(call)
+        self.lanes[call.request.arm].queue.put_nowait(call)
+
+    async def run(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+        for lane in self.lanes:
+            lane.workers = [asyncio.create_task(self.worker(lane)) for _ in range(lane.limiter.max_limit)]
         try:
+            if not self.halted:
+                await scheduler.run()
+            self._release_workers()
             await asyncio.gather(*self.workers, return_exceptions=True)
         finally:
             for handle in self.retry_handles:
                 handle.cancel()
             if self._grace is not None:
                 self._grace.cancel()
-            for call in self.calls:  # spent on rows that did not finish: recorded, never lost
+            for call in self.live:  # spent on cells that did not finish: recorded, never lost
                 if not call.finished and call.unrecorded:
                     self.writer.put(call.outcome(None))
+            self.live.clear()
             self.journal.close()
 
     async def halt(self, status: RunStatus, reason: str, *, grace: float = DRAIN_GRACE) -> None:
         """Stop dispatching. Calls in flight finish and are recorded; after `grace` seconds any
-        still running are cancelled (their rows stay pending)."""
+        still running are cancelled (their cells stay pending)."""
         if self.halted:
             return
         self.halted = (status, reason)
+        if self.scheduler is not None:
+            self.scheduler.halt()
         for handle in self.retry_handles:
             handle.cancel()
         self.progress.retrying = 0
-        await self.limiter.close()
+        for lane in self.lanes:
+            await lane.limiter.close()
         self._release_workers()
         self._grace = asyncio.get_running_loop().call_later(grace, self._cancel_workers)
 
     def _release_workers(self) -> None:
-        for _ in self.workers:
-            self.queue.put_nowait(None)
+        for lane in self.lanes:
+            for _ in lane.workers:
+                lane.queue.put_nowait(None)
 
     def _cancel_workers(self) -> None:
         for task in self.workers:
             task.cancel()
 
-    def _finish_one(self) -> None:
-        self.outstanding -= 1
-        if self.outstanding <= 0:
-            self._release_workers()
-
-    async def worker(self) -> None:
+    async def worker(self, lane: Lane) -> None:
         while True:
-            call = await self.queue.get()
+            call = await lane.queue.get()
             if call is None or self.halted:
                 return
             try:
-                await self.process(call)
+                await self.process(call, lane)
             except PoolClosed:
                 return
-            except Exception as exc:  # a bug in Handai fails the row; it must never hang the run
+            except Exception as exc:  # a bug in Handai fails the cell; it must never hang the run
                 err = classify(exc)
-                self._record_failure(call, err, None, 0.0, detail=True)
+                self._record_failure(call, lane, err, None, 0.0, detail=True)
 
     # -- the template method --------------------------------------------------------------------
-    async def process(self, call: Call) -> None:
+    async def process(self, call: Call, lane: Lane) -> None:
         hit = self.cache.stored_reply(call.key)
         if hit is None and (leader := self.cache.leader(call.key)) is not None:
-            with contextlib.suppress(Exception):  # the leader failed: this row calls itself
+            with contextlib.suppress(Exception):  # the leader failed: this cell calls itself
                 hit = await asyncio.shield(leader)
         if hit is not None:
-            self._record_success(call, hit, latency_ms=0.0, cached=True)
+            self._record_success(call, lane, hit, latency_ms=0.0, cached=True)
             return
         if reason := self.budget.exceeded():
             await self.halt(RunStatus.PAUSED, reason)
@@ -153,36 +169,37 @@ class Pool:
         lead = self.cache.lead(call.key)
         reply = None
         try:
-            reply, latency = await self.send(call)
+            reply, latency = await self.send(call, lane)
         except CallFailed as failure:
-            await self._failed(call, failure)
+            await self._failed(call, lane, failure)
         finally:
             self.cache.settle(call.key, lead, reply)
         if reply is not None:
-            if await self.limiter.succeeded():
-                self.journal.concurrency_restored(self.limiter.limit)
-            self._record_success(call, reply, latency_ms=latency, cached=False)
+            if await lane.limiter.succeeded():
+                self.journal.concurrency_restored(lane.limiter.limit)
+            self._record_success(call, lane, reply, latency_ms=latency, cached=False)
 
-    async def send(self, call: Call) -> tuple[Reply, float]:
+    async def send(self, call: Call, lane: Lane) -> tuple[Reply, float]:
         """One HTTP call: a slot, the request, billing for any reply, parsing."""
-        await self.limiter.acquire()
+        await lane.limiter.acquire()
         self.progress.in_flight += 1
         started = time.perf_counter()
         raw = None
+        request = call.request
         try:
             call.attempts += 1
             call.calls += 1
             self.progress.calls += 1
-            reply = await send_chat(self.client, call.body)
-            self._bill(call, reply.tokens_in, reply.tokens_out)
+            reply = await send_chat(lane.client, call.body)
+            self._bill(call, lane, reply.tokens_in, reply.tokens_out)
             if reply.problem is not None:
                 raise reply.problem
             raw = reply.text
-            parsed = parse_reply(raw, structured=self.request.structured, schema=self.request.schema)
+            parsed = parse_reply(raw, structured=request.structured, schema=request.schema)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            err = describe_error(exc, self.conn)
+            err = describe_error(exc, lane.conn)
             if isinstance(exc, ReplyError) and exc.raw is not None:
                 raw = exc.raw
             elif isinstance(exc, json.JSONDecodeError):
@@ -190,54 +207,61 @@ class Pool:
             raise CallFailed(err, raw, time.perf_counter() - started) from exc
         finally:
             self.progress.in_flight -= 1
-            await self.limiter.release()
+            await lane.limiter.release()
         latency = round((time.perf_counter() - started) * 1000, 1)
         return Reply(raw, parsed, reply.tokens_in, reply.tokens_out), latency
 
-    def _bill(self, call: Call, tokens_in: int, tokens_out: int) -> None:
-        """Every billed reply counts once, here: on the row (written with its next outcome), in
-        live progress and so in the budget guard."""
-        cost = round(self.price.cost(tokens_in, tokens_out), 8) if self.price else None
+    def _bill(self, call: Call, lane: Lane, tokens_in: int, tokens_out: int) -> None:
+        """Every billed reply counts once, here: on the cell (written with its next outcome), in
+        live progress (the run's, its arm's and its step's) and so in the budget guard."""
+        cost = round(lane.price.cost(tokens_in, tokens_out), 8) if lane.price else None
         call.bill(tokens_in, tokens_out, cost)
         self.progress.bill(tokens_in, tokens_out, cost)
+        for figures in self._parts(call):
+            figures.bill(tokens_in, tokens_out, cost)
         if cost is not None:
             self.budget.billed += 1
 
-    async def _failed(self, call: Call, failure: CallFailed) -> None:
+    def _parts(self, call: Call) -> tuple[Figures, Figures]:
+        assert self.scheduler is not None
+        plan = self.scheduler.plan
+        return self.progress.part(plan.steps[call.request.step].name, plan.arms[call.request.arm].name)
+
+    async def _failed(self, call: Call, lane: Lane, failure: CallFailed) -> None:
         err = failure.err
-        if self.halted:  # not retried once halted: the row stays pending, what it cost is kept
+        if self.halted:  # not retried once halted: the cell stays pending, what it cost is kept
             return
         if err.kind == ErrorKind.RATE_LIMITED and call.waits < MAX_RATE_LIMIT_WAITS:
             self.progress.rate_limited += 1
+            self._parts(call)[1].rate_limited += 1
             call.waits += 1
-            if cut := await self.limiter.rate_limited(err.retry_after):
-                self.journal.rate_limited(cut[0], cut[1], self.limiter.limit)
-            self.queue.put_nowait(call)
+            if cut := await lane.limiter.rate_limited(err.retry_after):
+                self.journal.rate_limited(cut[0], cut[1], lane.limiter.limit)
+            lane.queue.put_nowait(call)
             return
         if err.retryable and call.retries < self.settings.max_retries:
             call.retries += 1
             delay = backoff_delay(call.retries, cap=self.backoff_cap)
             self.journal.retry(call.row, err, call.retries, delay)
-            self._requeue_later(call, delay)
+            self._requeue_later(call, lane, delay)
             return
-        self._record_failure(call, err, failure.raw, failure.elapsed)
+        self._record_failure(call, lane, err, failure.raw, failure.elapsed)
         if reason := self.early_stop.observe(err, self.progress):
-            await self.halt(RunStatus.FAILED, redact(reason, [self.conn.api_key]))
+            await self.halt(RunStatus.FAILED, redact(reason, self.keys))
 
-    def _requeue_later(self, call: Call, delay: float) -> None:
+    def _requeue_later(self, call: Call, lane: Lane, delay: float) -> None:
         self.progress.retrying += 1
 
         def put() -> None:
             self.retry_handles.discard(handle)
             self.progress.retrying -= 1
-            self.queue.put_nowait(call)
+            lane.queue.put_nowait(call)
 
         handle = asyncio.get_running_loop().call_later(delay, put)
         self.retry_handles.add(handle)
 
     # -- recording ------------------------------------------------------------------------------
-    def _record_success(self, call: Call, reply: Reply, *, latency_ms: float, cached: bool) -> None:
-        self.progress.succeeded += 1
+    def _record_success(self, call: Call, lane: Lane, reply: Reply, *, latency_ms: float, cached: bool) -> None:
         if cached:
             self.progress.cache_hits += 1
         self.writer.put(
@@ -248,25 +272,32 @@ class Pool:
                 latency_ms=latency_ms,
                 cached=cached,
                 cache_key=call.key,
-                flags=off_list(reply.parsed, self.request.schema) or None,
+                flags=off_list(reply.parsed, call.request.schema) or None,
             )
         )
-        self._finish_one()
+        self._settled(call, RowStatus.SUCCEEDED, reply.parsed)
 
     def _record_failure(
-        self, call: Call, err: ClassifiedError, raw: str | None, elapsed: float, *, detail: bool = False
+        self, call: Call, lane: Lane, err: ClassifiedError, raw: str | None, elapsed: float, *, detail: bool = False
     ) -> None:
         self.journal.failure(call.row, err)
-        self.progress.failed += 1
-        self.progress.errors_by_kind[err.kind.value] = self.progress.errors_by_kind.get(err.kind.value, 0) + 1
         message = f"{err.user_text()} ({err.detail})" if detail else err.user_text()
         self.writer.put(
             call.outcome(
                 RowStatus.FAILED,
                 raw=raw,
                 error_kind=err.kind.value,
-                error_message=redact(message, [self.conn.api_key]),
+                error_message=redact(message, self.keys),
                 latency_ms=round(elapsed * 1000, 1),
             )
         )
-        self._finish_one()
+        self._settled(call, RowStatus.FAILED, None, err.kind)
+
+    def _settled(
+        self, call: Call, status: RowStatus, parsed: dict[str, Any] | None, kind: ErrorKind | None = None
+    ) -> None:
+        assert self.scheduler is not None
+        self.live.discard(call)
+        plan = self.scheduler.plan
+        self.progress.settled(plan.steps[call.request.step].name, plan.arms[call.request.arm].name, status, kind)
+        self.scheduler.cell_done(call, status, parsed)

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -21,12 +21,18 @@ from handai_errors import ErrorKind, RunStartError, redact
 from handai_prompts import clean_record, generation_prompts, generation_rows, validate_template
 from providers import Connection, check_connection, describe_error, make_client, price_for
 
-from .calls import build_calls
+from .calls import Call, StepRequest
 from .journal import Journal
-from .pool import Pool
+from .limiter import AdaptiveLimiter
+from .plan import Plan
+from .pool import Lane, Pool
 from .progress import Progress
+from .scheduler import Scheduler
 from .settings import RunSettings, SentRequest
 from .writer import BatchWriter
+
+# A connection per provider (the key is looked up by the caller); one Connection for a one-model run.
+Connections = Connection | Mapping[str, Connection]
 
 # Parts of a run's recorded endpoint that may be changed before a resume, retry or re-run.
 ENDPOINT_FIELDS = ("base_url", "api_version", "deployment")
@@ -48,13 +54,14 @@ _CLONED_FIELDS = (
     "concurrency",
     "max_retries",
     "session_id",
+    "plan",
 )
 
 
 @dataclass
 class _Job:
     run_id: int
-    conn: Connection | None
+    conns: list[Connection] | None  # one per arm, in the plan's order
     progress: Progress
     started: float = field(default_factory=time.monotonic)
     progress_base: int = 0
@@ -144,6 +151,73 @@ class Engine:
             name=name,
         )
 
+    def create_plan_run(
+        self,
+        rows: pd.DataFrame | Iterable[dict[str, Any]],
+        plan: Plan,
+        conns: Connections,
+        settings: RunSettings,
+        *,
+        input_columns: Sequence[str] | None = None,
+        input_name: str = "",
+        input_hash: str = "",
+        session_id: int | None = None,
+        name: str = "",
+        selection: str = "",
+    ) -> int:
+        """Write a multi-model run (Compare, Consensus, Pipeline): its plan, with exactly what each
+        (step, arm) sends, and a pending cell per (row, step, arm, sample). `settings` gives the
+        run's limits (concurrency per arm, retries, timeout, cache, budget); the plan gives the rest."""
+        if isinstance(rows, pd.DataFrame):
+            input_columns = [str(c) for c in rows.columns]
+            rows = (clean_record(r) for r in rows.to_dict(orient="records"))
+        columns = list(input_columns or [])
+        plan.validate(columns)
+        for conn in self._arm_connections(plan, conns):
+            check_connection(conn)
+        plan = plan.with_sent()
+        first, step = plan.arms[0], plan.steps[0]
+        return self.db.create_run(
+            rows,
+            cells=plan.cells(),
+            kind=plan.tool,
+            provider=first.provider,
+            model=", ".join(dict.fromkeys(a.model for a in plan.arms))[:200],
+            connection={"provider": first.provider, **first.endpoint},
+            params={
+                **settings.params(),
+                "sent": plan.sent_for(0, plan.arm_index(step.arms[0])).params,
+                **({"selection": selection} if selection else {}),
+            },
+            system_prompt=step.instruction,
+            row_template=step.row_template,
+            columns=list(step.columns) or columns,
+            output_schema=step.output_schema,
+            concurrency=settings.concurrency,
+            max_retries=settings.max_retries,
+            plan=plan.record(),
+            input_name=input_name,
+            input_hash=input_hash,
+            input_columns=columns,
+            session_id=session_id,
+            name=name,
+        )
+
+    @staticmethod
+    def _arm_connections(plan: Plan, conns: Connections) -> list[Connection]:
+        """Each arm's connection: its provider's (with the key the caller looked up), sent to the
+        arm's own endpoint when it has one."""
+        if isinstance(conns, Connection):
+            conns = {conns.provider: conns}
+        out = []
+        for arm in plan.arms:
+            conn = conns.get(arm.provider)
+            if conn is None:
+                raise RunStartError(f"No connection for {arm.provider} (model '{arm.name}'): add its key in Settings.")
+            endpoint = {k: v for k, v in arm.endpoint.items() if k in ENDPOINT_FIELDS and v}
+            out.append(replace(conn, **endpoint))
+        return out
+
     def _create_run(
         self,
         kind: str,
@@ -169,14 +243,19 @@ class Engine:
             **fields,
         )
 
-    def clone_run(self, run_id: int, conn: Connection, **changes: Any) -> int:
+    def clone_run(self, run_id: int, conn: Connections, **changes: Any) -> int:
         """A new run with the same settings and input rows (and `changes`, as `update_settings`
         takes them), sent to `conn` and recorded so."""
         old = self._run(run_id)
-        check_connection(conn)
-        rows = [r.input for r in self.db.results(run_id)]
+        plan = Plan.of(old)
+        for arm_conn in self._connections(old, conn):
+            check_connection(arm_conn)
+        rows = [r.input for r in self.db.results(run_id) if (r.step, r.arm, r.sample) == plan.cells()[0]]
         fields = {c: getattr(old, c) for c in _CLONED_FIELDS}
-        new_id = self.db.create_run(rows, name=f"Same settings as run #{run_id}", connection=conn.safe_dict(), **fields)
+        connection = conn.safe_dict() if isinstance(conn, Connection) else old.connection
+        new_id = self.db.create_run(
+            rows, plan.cells(), name=f"Same settings as run #{run_id}", connection=connection, **fields
+        )
         if changes:
             self.update_settings(new_id, **changes)
         self.start(new_id, conn)
@@ -189,42 +268,64 @@ class Engine:
         return run
 
     # -- controlling runs -----------------------------------------------------------------------
-    def start(self, run_id: int, conn: Connection, *, statuses: Sequence[RowStatus] = RESUMED) -> None:
-        """Claim the run and send its ledger rows in `statuses` (resume = every row not yet
+    def _connections(self, run: Run, conn: Connections) -> list[Connection]:
+        if run.plan:
+            return self._arm_connections(Plan.of(run), conn)
+        if not isinstance(conn, Connection):
+            found = conn.get(run.provider)
+            if found is None:
+                raise RunStartError(f"No connection for {run.provider}: add its key in Settings.")
+            conn = found
+        return [conn]
+
+    def start(self, run_id: int, conn: Connections, *, statuses: Sequence[RowStatus] = RESUMED) -> None:
+        """Claim the run and send its ledger cells in `statuses` (resume = every cell not yet
         succeeded). Raises RunStartError, and leaves no run queued, when it cannot start."""
         try:
-            check_connection(conn)
+            conns = self._connections(self._run(run_id), conn)
+            for arm_conn in conns:
+                check_connection(arm_conn)
             with self._lock:
                 job = self._jobs.get(run_id)
                 if job is not None and not job.done_event.is_set():
                     raise RunStartError(f"Run {run_id} is already running in this process.")
                 run = self.db.claim_run(run_id)
-                job = self._jobs[run_id] = self._new_job(run, conn, statuses)
+                job = self._jobs[run_id] = self._new_job(run, conns, statuses)
         except RunStartError as exc:
             self.db.set_run_status(run_id, RunStatus.FAILED, only_from=(RunStatus.QUEUED,), stop_reason=str(exc))
             raise
         self.db.log(run_id, "info", f"Started with {run.provider} / {run.model} ({owner_id()}).")
         asyncio.run_coroutine_threadsafe(self._launch(job, run, statuses), self._loop)
 
-    def _new_job(self, run: Run, conn: Connection, statuses: Sequence[RowStatus]) -> _Job:
+    def _new_job(self, run: Run, conns: list[Connection], statuses: Sequence[RowStatus]) -> _Job:
         counts = self.db.run_counts(run.id)
         progress = replace(
-            Progress.from_ledger(run, counts),
+            self._ledger_progress(run, counts),
             status=RunStatus.RUNNING,
             failed=0 if RowStatus.FAILED in statuses else counts.failed,
             errors_by_kind={},
             stop_reason=None,
             live=True,
         )
-        return _Job(run.id, conn, progress, progress_base=progress.done, earlier_seconds=run.active_seconds or 0.0)
+        return _Job(run.id, conns, progress, progress_base=progress.done, earlier_seconds=run.active_seconds or 0.0)
 
-    def resume(self, run_id: int, conn: Connection) -> None:
+    def _ledger_progress(self, run: Run, counts: Any) -> Progress:
+        plan = Plan.of(run)
+        parts = [
+            replace(p, step=plan.steps[p.step].name, arm=plan.arms[p.arm].name)
+            for p in self.db.cell_figures(run.id)
+            if p.step < len(plan.steps) and p.arm < len(plan.arms)
+        ]
+        return Progress.from_ledger(run, counts, parts)
+
+    def resume(self, run_id: int, conn: Connections) -> None:
         self.start(run_id, conn, statuses=RESUMED)
 
-    def retry_failed(self, run_id: int, conn: Connection, **changes: Any) -> None:
-        """Send the failed rows again, optionally with changed settings (model, temperature…)."""
-        self._run(run_id)
-        check_connection(conn)
+    def retry_failed(self, run_id: int, conn: Connections, **changes: Any) -> None:
+        """Send the failed cells again, optionally with changed settings (model, temperature…)."""
+        run = self._run(run_id)
+        for arm_conn in self._connections(run, conn):
+            check_connection(arm_conn)
         if changes:
             self.update_settings(run_id, **changes)
         self.db.reset_rows(run_id, (RowStatus.FAILED,))
@@ -299,9 +400,9 @@ class Engine:
             p.rows_per_s = (p.done - job.progress_base) / span if span > 0 else 0.0
             p.eta_s = (p.total - p.done) / p.rows_per_s if p.rows_per_s > 0 else None
             if job.pool is not None:
-                p.concurrency = job.pool.limiter.limit
+                p.concurrency = job.pool.concurrency
             return p.snapshot()
-        return Progress.from_ledger(self._run(run_id), self.db.run_counts(run_id))
+        return self._ledger_progress(self._run(run_id), self.db.run_counts(run_id))
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Interrupt every job this process runs (calls in flight get `timeout` seconds to finish
@@ -320,7 +421,7 @@ class Engine:
         try:
             await self._execute(job, run, statuses)
         finally:
-            job.conn = None  # a finished job keeps neither its key nor its rows in memory
+            job.conns = None  # a finished job keeps neither its keys nor its rows in memory
             job.pool = None
             job.done_event.set()
 
@@ -328,67 +429,106 @@ class Engine:
         return await self._loop.run_in_executor(self._writer, lambda: fn(*args, **kwargs))
 
     async def _execute(self, job: _Job, run: Run, statuses: Sequence[RowStatus]) -> None:
-        assert job.conn is not None
-        conn = job.conn
+        assert job.conns is not None
+        conns = job.conns
         settings = RunSettings.from_run(run)
         final, reason = RunStatus.COMPLETED, None
         writer = BatchWriter(self._db, self.db, job.run_id, lambda control: self._obey(job, control))
         writer_task = asyncio.create_task(writer.run())
-        client = None
+        lanes: list[Lane] = []
         try:
-            request = SentRequest.of(run)
-            rows = await self._db(self.db.rows_to_run, job.run_id, statuses)
-            calls = list(
-                build_calls(
-                    rows,
-                    request,
-                    provider=run.provider,
-                    endpoint=conn.safe_dict(),
-                    template=run.row_template,
-                    columns=list(run.columns),
-                    use_cache=settings.use_cache,
+            plan = Plan.of(run)
+            requests = self._requests(run, plan, conns)
+            prices = await self._db(self.db.get_setting, "prices", {})
+            for arm, conn in zip(plan.arms, conns, strict=True):
+                lanes.append(
+                    Lane(
+                        arm.name,
+                        conn,
+                        make_client(conn, concurrency=settings.concurrency, timeout=settings.timeout),
+                        price_for(arm.provider, arm.model, overrides=prices),
+                        AdaptiveLimiter(settings.concurrency),
+                    )
                 )
-            )
-            del rows
-            client = make_client(conn, concurrency=settings.concurrency, timeout=settings.timeout)
-            price = price_for(run.provider, run.model, overrides=await self._db(self.db.get_setting, "prices", {}))
             journal = Journal(
                 lambda level, message: self._loop.run_in_executor(self._writer, self.db.log, job.run_id, level, message)
             )
-            pool = Pool(
-                calls,
-                request,
-                settings,
-                conn,
-                client,
-                writer,
-                job.progress,
-                price,
-                journal,
-                backoff_cap=self.backoff_cap,
-            )
-            if settings.use_cache:
-                keys = pool.prefetch_keys()
+            pool = Pool(lanes, settings, writer, job.progress, journal, backoff_cap=self.backoff_cap)
+            job.progress.max_concurrency = settings.concurrency * len(lanes)
+
+            async def prefetch(calls: list[Call]) -> None:
+                keys = [c.key for c in calls if c.key is not None]
                 pool.cache.load(keys, await self._db(self.db.cached_replies, keys))
+
+            scheduler = Scheduler(
+                plan,
+                requests,
+                statuses,
+                load_page=lambda after, limit: self._db(self.db.rows_to_run, job.run_id, statuses, after, limit),
+                prefetch=prefetch,
+                dispatch=pool.dispatch,
+                record=writer.put,
+                progress=job.progress,
+                use_cache=settings.use_cache,
+            )
             job.pool = pool
             if job.halt_request is not None:
                 status, why, grace = job.halt_request
                 await pool.halt(status, why, **({} if grace is None else {"grace": grace}))
-            await pool.run()
+            await pool.run(scheduler)
             if pool.halted is not None:
                 final, reason = pool.halted
         except Exception as exc:  # the job must always end with a status and a reason
-            err = describe_error(exc, conn)
+            err = describe_error(exc, conns[0])
             final, reason = RunStatus.FAILED, err.user_text()
             if err.kind == ErrorKind.UNKNOWN:
-                reason = redact(f"{reason} ({err.detail})", [conn.api_key])
+                reason = redact(f"{reason} ({err.detail})", [c.api_key for c in conns])
         finally:
             writer.close()
             await writer_task
-            if client is not None:
+            for lane in lanes:
                 with contextlib.suppress(Exception):
-                    await client.close()
+                    await lane.client.close()
         await self._finish(job, final, reason)
+
+    @staticmethod
+    def _requests(run: Run, plan: Plan, conns: list[Connection]) -> dict[tuple[int, int], StepRequest]:
+        """What each (step, arm) sends, as recorded on the run (DESIGN decision 6)."""
+        if not run.plan:
+            sent = SentRequest.of(run)
+            return {
+                (0, 0): StepRequest(
+                    0,
+                    0,
+                    run.provider,
+                    conns[0].safe_dict(),
+                    sent.model,
+                    sent.system,
+                    sent.params,
+                    sent.structured,
+                    sent.schema,
+                    sent.examples,
+                )
+            }
+        requests = {}
+        several = len(plan.arms) > 1
+        for si, step in enumerate(plan.steps):
+            for name in step.arms:
+                ai = plan.arm_index(name)
+                sent = plan.sent_for(si, ai)
+                requests[(si, ai)] = StepRequest(
+                    si,
+                    ai,
+                    plan.arms[ai].provider,
+                    conns[ai].safe_dict(),
+                    sent.model,
+                    sent.system,
+                    sent.params,
+                    step.structured,
+                    step.output_schema,
+                    cache_tag=name if several else None,
+                )
+        return requests
 
     async def _obey(self, job: _Job, control: RunControl) -> None:
         """Halt when the ledger says the run is no longer ours to run (paused, stopped, taken)."""

@@ -13,12 +13,30 @@ Per-request markers, anywhere in the last user message:
     [[quota]]        429 insufficient_quota            [[context]]      400 context_length_exceeded
     [[filtered]]     finish_reason content_filter      [[reset]]        connection dropped mid-reply
     [[overloaded]]   529 overloaded_error              [[prose]]        200 with plain text even in JSON mode
+    [[pick:fake-alt=negative]]   that model answers "negative": every enum field (or, with no enum,
+                                 every string field), or the whole text reply; [[pick:negative]]
+                                 does it for every model
+
+Models disagree, deterministically, so Compare / Consensus / Pipeline tests see real differences.
+A row's "odd third" is the rows whose user message has ``int(sha1(user)[:8], 16) % 3 == 0``
+(``odd_third(user)``); ``disagrees(model, user)`` says whether a model departs from the baseline:
+
+    most models      the baseline: enum value ``labels[len(user) % n]``, string field "<key> of
+                     <message>", text "Reply to: <message>"
+    *-alt* models    (e.g. fake-alt) the baseline, except on odd-third rows: the next enum value
+                     ``labels[(len(user) + 1) % n]``, "<key> (alt) of <message>", "Alt reply to: ..."
+    *contrarian*     (e.g. fake-contrarian) on every row: the next enum value, "<key> (contrary) of
+                     <message>", "Contrary reply to: <message>" (a one-value enum cannot differ)
+
+Numbers, booleans and lists in JSON replies are the same for every model.
+``ServerConfig.answers`` (model -> text) overrides all of this: that model's reply content is
+the text verbatim, in any mode (give JSON text to answer a JSON request).
 
 Control endpoints (server-wide behaviour; ``FakeLLMServer.configure`` does the same from Python):
 
     POST /_config    a JSON object of settings to change, answered with all of them: latency_ms,
                      jitter_ms, error_rate, error_status, rpm, ratelimit_headers, valid_keys,
-                     auth_style, models, strict_models, force_status, seed
+                     auth_style, models, strict_models, force_status, seed, answers
     GET  /_log       every request so far: time, model, user message, status, masked key, system
     POST /_reset     clear the log, the flaky counters and the rate bucket; reseed the randomness
 
@@ -41,7 +59,7 @@ from typing import Any
 
 from aiohttp import web
 
-DEFAULT_MODELS = ["fake-small", "fake-large", "gpt-4o-mini", "o3-mini"]
+DEFAULT_MODELS = ["fake-small", "fake-large", "gpt-4o-mini", "o3-mini", "fake-alt", "fake-contrarian"]
 
 AUTH_BODIES: dict[str, tuple[int, Any]] = {
     "openai": (
@@ -89,6 +107,7 @@ AUTH_BODIES: dict[str, tuple[int, Any]] = {
 }
 
 MARKER = re.compile(r"\[\[(\w+)(?::([\w.]+))?\]\]")
+PICK = re.compile(r"\[\[pick:(?:([^\]=\s]+)=)?([^\]]+)\]\]")
 
 
 @dataclass
@@ -107,6 +126,7 @@ class ServerConfig:
     strict_models: bool = False
     force_status: int = 0
     seed: int = 0
+    answers: dict[str, str] = field(default_factory=dict)
 
 
 def masked(key: str) -> str:
@@ -141,7 +161,25 @@ def _first_json_object(text: str) -> dict[str, Any] | None:
     return None
 
 
-def _value_for(kind: Any, key: str, user: str, index: int) -> Any:
+def odd_third(user: str) -> bool:
+    """The rows (about a third, fixed by the message text) on which *-alt* models disagree."""
+    return int(hashlib.sha1(user.encode()).hexdigest()[:8], 16) % 3 == 0
+
+
+def disagrees(model: str, user: str) -> bool:
+    """Whether this model's enum value and text reply depart from the baseline for this message."""
+    return "contrarian" in model or ("-alt" in model and odd_third(user))
+
+
+def picked(model: str, user: str) -> str | None:
+    """The answer a [[pick:model=value]] (or [[pick:value]]) marker forces on this model, if any."""
+    for match in PICK.finditer(user):
+        if match.group(1) in (None, model):
+            return match.group(2)
+    return None
+
+
+def _value_for(kind: Any, key: str, user: str, index: int, model: str = "") -> Any:
     kind = str(kind).lower()
     if "int" in kind:
         return len(user) + index
@@ -151,25 +189,37 @@ def _value_for(kind: Any, key: str, user: str, index: int) -> Any:
         return len(user) % 2 == 0
     if "array" in kind or "list" in kind:
         return [f"{key}-{_digest(user)}"]
-    return f"{key} of {user[:60]}"
+    if "contrarian" in model:
+        return f"{key} (contrary) of {user[:60]}"
+    return f"{key} (alt) of {user[:60]}" if disagrees(model, user) else f"{key} of {user[:60]}"
 
 
-def json_reply(system: str, user: str, response_format: dict[str, Any] | None) -> dict[str, Any]:
+def json_reply(system: str, user: str, response_format: dict[str, Any] | None, model: str = "") -> dict[str, Any]:
     """A JSON reply shaped by the schema in the request: json_schema properties, or the first JSON
-    object shown in the system prompt (Handai shows the expected shape there)."""
+    object shown in the system prompt (Handai shows the expected shape there). Enum values and
+    string fields depend on the model (see the module docstring)."""
+    forced = picked(model, user)
     schema: dict[str, Any] | None = None
     if response_format and response_format.get("type") == "json_schema":
         props = response_format.get("json_schema", {}).get("schema", {}).get("properties", {})
         enums = {k: v["enum"] for k, v in props.items() if v.get("enum")}
         schema = {k: v.get("type", "string") for k, v in props.items()}
         if enums:  # a schema that lists the allowed values gets one of them, as a real provider's does
-            reply = {key: _value_for(kind, key, user, i) for i, (key, kind) in enumerate(schema.items())}
-            return reply | {k: v[len(user) % len(v)] for k, v in enums.items()}
+            reply = {key: _value_for(kind, key, user, i, model) for i, (key, kind) in enumerate(schema.items())}
+            shift = 1 if disagrees(model, user) else 0
+            return reply | {k: forced or v[(len(user) + shift) % len(v)] for k, v in enums.items()}
     if not schema:
         schema = _first_json_object(system)
     if not schema:
-        return {"answer": f"Reply to: {user}", "length": len(user)}
-    return {key: _value_for(kind, key, user, i) for i, (key, kind) in enumerate(schema.items())}
+        return {"answer": forced or _text_reply(model, user), "length": len(user)}
+    reply = {key: _value_for(kind, key, user, i, model) for i, (key, kind) in enumerate(schema.items())}
+    return {k: forced if forced and isinstance(v, str) else v for k, v in reply.items()}
+
+
+def _text_reply(model: str, user: str) -> str:
+    if "contrarian" in model:
+        return f"Contrary reply to: {user}"
+    return f"Alt reply to: {user}" if disagrees(model, user) else f"Reply to: {user}"
 
 
 @dataclass
@@ -362,10 +412,12 @@ class FakeLLM:
             content = f"Sure! Here is my answer ({_digest(user)}), in words rather than JSON."
         elif "filtered" in markers:
             content, finish = None, "content_filter"
+        elif model in self.config.answers:
+            content = self.config.answers[model]
         elif response_format and response_format.get("type") in ("json_object", "json_schema"):
-            content = json.dumps(json_reply(system, user, response_format), ensure_ascii=False)
+            content = json.dumps(json_reply(system, user, response_format, model), ensure_ascii=False)
         else:
-            content = f"Reply to: {user}"
+            content = picked(model, user) or _text_reply(model, user)
         choices = (
             []
             if "nochoices" in markers

@@ -93,7 +93,13 @@ def test_an_older_database_is_upgraded_by_the_migration_list(tmp_path):
     path = tmp_path / "old.db"
     Database(f"sqlite:///{path}").close()
     con = sqlite3.connect(path)
+    con.execute("DROP INDEX ix_results_cell")
+    con.execute("CREATE UNIQUE INDEX ix_results_run_row ON results (run_id, row_index)")
     for table, column in [
+        ("results", "step"),
+        ("results", "arm"),
+        ("results", "sample"),
+        ("runs", "plan"),
         ("runs", "calls"),
         ("runs", "cache_hits"),
         ("runs", "cost_usd"),
@@ -120,7 +126,9 @@ def test_an_older_database_is_upgraded_by_the_migration_list(tmp_path):
     assert db.cached_replies(["nothing"]) == {}
     con = sqlite3.connect(path)
     names = [r[0] for r in con.execute("SELECT name FROM migrations ORDER BY name")]
-    assert names == ["0001_initial", "0002_cache_and_cost", "0003_stopped", "0004_active_time_and_flags"]
+    assert names == ["0001_initial", "0002_cache_and_cost", "0003_stopped", "0004_active_time_and_flags", "0005_cells"]
+    indexes = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "ix_results_cell" in indexes and "ix_results_run_row" not in indexes
     assert db.get_run(1).status == "stopped"  # "cancelled" is now "stopped"
     db.close()
 

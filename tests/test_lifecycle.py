@@ -247,7 +247,7 @@ def test_a_finished_job_drops_its_connection(engine, llm):
     engine.start(run_id, conn)
     engine.wait(run_id, 30)
     job = engine._jobs[run_id]
-    assert job.conn is None and job.pool is None
+    assert job.conns is None and job.pool is None
 
 
 def test_the_owner_id_names_host_pid_and_boot():
