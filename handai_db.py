@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -676,7 +676,13 @@ class Database:
         )
         stmt = (
             select(
-                Result.id, Result.row_index, Result.step, Result.arm, Result.sample, Result.status, Result.input,
+                Result.id,
+                Result.row_index,
+                Result.step,
+                Result.arm,
+                Result.sample,
+                Result.status,
+                Result.input,
                 Result.parsed,
             )
             .where(Result.run_id == run_id, Result.row_index.in_(wanted.scalar_subquery()))
@@ -703,7 +709,9 @@ class Database:
             s.execute(
                 update(Run)
                 .where(Run.id == run_id)
-                .values(succeeded=_count_rows(run_id, RowStatus.SUCCEEDED), failed=_count_rows(run_id, RowStatus.FAILED))
+                .values(
+                    succeeded=_count_rows(run_id, RowStatus.SUCCEEDED), failed=_count_rows(run_id, RowStatus.FAILED)
+                )
             )
             return count
 
@@ -902,6 +910,45 @@ class Database:
     def result(self, run_id: int, row_index: int) -> Result | None:
         with self.session() as s:
             return s.scalar(select(Result).where(Result.run_id == run_id, Result.row_index == row_index))
+
+    def iter_rows(
+        self, run_id: int, rows: Sequence[int] | None = None
+    ) -> Iterator[tuple[int, dict[str, Any], list[Any]]]:
+        """Every row of a run with all its cells (row_index, input, cells ordered by step, arm,
+        sample), streamed from the ledger: exports of a million-row run never hold it whole."""
+        stmt = (
+            select(
+                Result.row_index,
+                Result.step,
+                Result.arm,
+                Result.sample,
+                Result.input,
+                Result.status,
+                Result.raw,
+                Result.parsed,
+                Result.error_kind,
+                Result.error_message,
+                Result.latency_ms,
+                Result.tokens_in,
+                Result.tokens_out,
+                Result.cost_usd,
+                Result.flags,
+            )
+            .where(Result.run_id == run_id)
+            .order_by(Result.row_index, Result.step, Result.arm, Result.sample)
+        )
+        if rows is not None:
+            stmt = stmt.where(Result.row_index.in_(list(rows)))
+        current: tuple[int, dict[str, Any], list[Any]] | None = None
+        with self.session() as s:
+            for cell in s.execute(stmt.execution_options(yield_per=5000)):
+                if current is None or current[0] != cell.row_index:
+                    if current is not None:
+                        yield current
+                    current = (cell.row_index, cell.input or {}, [])
+                current[2].append(cell)
+        if current is not None:
+            yield current
 
     def finished_times(self, run_id: int) -> pd.DataFrame:
         """When each finished row finished, its status, latency and error kind (charts over time):

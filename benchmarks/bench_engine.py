@@ -542,10 +542,77 @@ def create_one_arm(engine: Any, df: Any, conn: Any, concurrency: int) -> int:
 #   HANDAI_RUNS["handai-3arm"] = create_three_arm
 # It sends 3 calls a row: the speed table compares calls/s (counted by the server), so the 55 %
 # holds per call; its rows/s column is then a third of that.
+# Diagnostic variants (stubs installed in the child process only; the engine is not changed):
+# `-noledger` drops the ledger writes, `-direct` swaps the SDK + httpx2 layers under send_chat
+# for a bare aiohttp post (DirectPost), to show what each costs Handai per call.
 HANDAI_RUNS: dict[str, Callable[[Any, Any, Any, int], int]] = {
     "handai": create_one_arm,
     "handai-noledger": create_one_arm,
+    "handai-direct": create_one_arm,
+    "handai-direct-noledger": create_one_arm,
 }
+
+
+class _RawReply:
+    """What providers.send_chat reads from the SDK's raw response: `.content` and `.text`."""
+
+    __slots__ = ("content",)
+
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(errors="replace")
+
+
+class DirectPost:
+    """Diagnostic (`handai-direct`): stands in for the AsyncOpenAI client under
+    `providers.send_chat`, posting the pre-built body with one aiohttp session (URL, auth header
+    and timeouts worked out once) instead of the SDK's request path + httpx2 + the vendored
+    transport. The reply is parsed by send_chat itself, as in a real run; an HTTP error becomes
+    the SDK's own status error, so the engine classifies it as usual."""
+
+    def __init__(self, client: Any, concurrency: int) -> None:
+        import aiohttp
+
+        self.client = client
+        self.url = f"{str(client.base_url).rstrip('/')}/chat/completions"
+        headers = {"Authorization": f"Bearer {client.api_key}", "Content-Type": "application/json"}
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=concurrency + 4),
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120),
+        )
+
+    async def post(self, _path: str, *, body: dict[str, Any], cast_to: Any) -> _RawReply:
+        async with self.session.post(self.url, data=json.dumps(body).encode()) as resp:
+            raw = await resp.read()
+            if resp.status >= 400:
+                import httpx2
+
+                request = httpx2.Request("POST", self.url)
+                response = httpx2.Response(resp.status, headers=resp.raw_headers, content=raw, request=request)
+                raise self.client._make_status_error_from_response(response)
+        return _RawReply(raw)
+
+
+def install_direct_post(concurrency: int) -> dict[int, DirectPost]:
+    """Route the pool's send_chat through DirectPost (one per SDK client, made on first use);
+    returns them, so their sessions can be closed on the engine's loop."""
+    import handai_engine.pool as pool_module
+    from providers import send_chat
+
+    shims: dict[int, DirectPost] = {}
+
+    async def direct_send_chat(client: Any, body: dict[str, Any]) -> Any:
+        shim = shims.get(id(client))
+        if shim is None:
+            shim = shims[id(client)] = DirectPost(client, concurrency)
+        return await send_chat(shim, body)  # type: ignore[arg-type]
+
+    pool_module.send_chat = direct_send_chat  # type: ignore[attr-defined]
+    return shims
 
 
 def handai_case(spec: dict[str, Any]) -> dict[str, Any]:
@@ -559,8 +626,9 @@ def handai_case(spec: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     run_id = HANDAI_RUNS[spec["kind"]](engine, df, conn, concurrency)
     create_s = time.perf_counter() - t0
-    if spec["kind"] == "handai-noledger":  # diagnostic: finished rows are not written
+    if "noledger" in spec["kind"]:  # diagnostic: finished rows are not written
         db.record_results = lambda run_id, outcomes: None
+    shims = install_direct_post(concurrency) if "direct" in spec["kind"] else {}
     loop_prof = cProfile.Profile(time.thread_time) if spec.get("profile") else None
     writer_prof = cProfile.Profile(time.thread_time) if spec.get("profile") else None
     if loop_prof and writer_prof:
@@ -569,8 +637,10 @@ def handai_case(spec: dict[str, Any]) -> dict[str, Any]:
     with meter.measure():
         engine.start(run_id, conn)
         progress = engine.wait(run_id, spec.get("timeout"))
-    if spec["kind"] == "handai-noledger":  # the ledger knows nothing: take the live counters
+    if "noledger" in spec["kind"]:  # the ledger knows nothing: take the live counters
         progress = engine._jobs[run_id].progress
+    for shim in shims.values():
+        asyncio.run_coroutine_threadsafe(shim.session.close(), engine._loop).result(10)
     profile = None
     if loop_prof and writer_prof:
         on_engine_threads(engine, loop_prof.disable, writer_prof.disable)

@@ -176,7 +176,7 @@ class Scheduler:
 
     def _calls(self, task: RowTask, si: int, cells: list[Cell], scope: dict[str, Any]) -> list[Call]:
         step = self.plan.steps[si]
-        text = {k: (answer_text(v) if isinstance(v, dict) else v) for k, v in scope.items() if k != ROW}
+        text = {k: (answer_text(v) if isinstance(v, dict) else v) for k, v in scope.items()}
         columns = list(step.columns) or [c for c in task.input]
         try:
             user = user_message(text, template=step.row_template, columns=columns)
@@ -195,7 +195,7 @@ class Scheduler:
     def _scope(self, task: RowTask, si: int) -> dict[str, Any]:
         """What a step's template and run_if can name: the row's columns, earlier steps' answers
         (the first arm's, for a step of several) and their fields; for a judge, the answers."""
-        scope: dict[str, Any] = {**task.input, ROW: task.input}
+        scope: dict[str, Any] = {ROW: task.input, **task.input}  # a column named "row" wins
         for d in range(si):
             step = self.plan.steps[d]
             answers = [task.parsed[c] for c in self.step_cells[d] if task.status[c] == RowStatus.SUCCEEDED]
@@ -227,4 +227,3 @@ class Scheduler:
                 )
             )
             self.progress.settled(self.plan.steps[cell[0]].name, self.plan.arms[cell[1]].name, status, kind)
-

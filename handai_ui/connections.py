@@ -3,12 +3,13 @@ sidebar and Settings, and the `Connection` a run is sent over."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import streamlit as st
 
 from handai_db import Run
+from handai_engine.runner import Connections
 from handai_errors import mask_key
 from providers import (
     PROVIDERS,
@@ -57,9 +58,17 @@ def connection(provider: str) -> Connection:
     )
 
 
-def run_connection(run: Run) -> Connection:
-    """The connection a recorded run was made with (its endpoint), with today's key."""
+def run_connection(run: Run) -> Connections:
+    """The connection a recorded run was made with (its endpoint), with today's key; for a run of
+    several models, one per provider (each arm's recorded endpoint is applied by the engine)."""
+    if run.plan:
+        return connections([arm["provider"] for arm in run.plan["arms"]])
     return Connection.from_record({**run.connection, "provider": run.provider}, key_for(run.provider).key)
+
+
+def connections(providers: Iterable[str]) -> dict[str, Connection]:
+    """A connection per provider, from the sidebar's/Settings' fields and the key sources."""
+    return {p: connection(p) for p in dict.fromkeys(providers)}
 
 
 @st.cache_data(ttl=30, show_spinner=False)

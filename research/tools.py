@@ -1,0 +1,45 @@
+"""The tools that run on the engine, as data (DESIGN "Runs are small graphs of calls"): History
+and the command line look a run's tool up by its kind to lay out its table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from handai_db import Run
+from handai_engine import Plan
+
+from .compare import compare_table
+from .consensus import consensus_table
+from .pipeline import pipeline_table
+from .tables import WideTable
+
+
+@dataclass(frozen=True)
+class Tool:
+    kind: str
+    title: str
+    page: str
+    table: Callable[[Plan, Sequence[str]], WideTable]
+
+
+TOOLS: dict[str, Tool] = {
+    t.kind: t
+    for t in (
+        Tool("compare", "Compare models", "pages/compare.py", compare_table),
+        Tool("consensus", "Consensus", "pages/consensus.py", consensus_table),
+        Tool("pipeline", "Pipeline", "pages/pipeline.py", pipeline_table),
+    )
+}
+
+
+def is_multi(run: Run) -> bool:
+    """A run with a recorded plan (several models or steps), read through its tool's table."""
+    return bool(run.plan)
+
+
+def table_for(run: Run) -> WideTable:
+    plan = Plan.of(run)
+    tool = TOOLS.get(run.kind)
+    make = tool.table if tool else pipeline_table
+    return make(plan, list(run.input_columns))
