@@ -56,7 +56,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -498,7 +498,7 @@ def bare_case(spec: dict[str, Any], loop: Callable[[str, Any, int], Awaitable[tu
         "ok": ok,
         "failed": failed,
         **meter.figures(),
-        "profile": profile_report({"main": profiler}, spec["rows"]) if profiler else None,
+        "profile": profile_report({"main": profiler}, spec["rows"], LOOP_COMPONENTS) if profiler else None,
     }
 
 
@@ -644,7 +644,7 @@ def handai_case(spec: dict[str, Any]) -> dict[str, Any]:
     profile = None
     if loop_prof and writer_prof:
         on_engine_threads(engine, loop_prof.disable, writer_prof.disable)
-        profile = profile_report({"loop": loop_prof, "db": writer_prof}, rows)
+        profile = profile_report({"loop": loop_prof, "db": writer_prof}, rows, HANDAI_COMPONENTS)
     engine.shutdown()
     db.close()
     return {
@@ -757,11 +757,32 @@ def own_time_by(stats: pstats.Stats, key: Callable[[str, str], str]) -> dict[str
     return out
 
 
-# Inclusive CPU ("cumtime") of the functions that say where a row's CPU goes: (label, module, function).
-# A coroutine's inclusive time covers only the steps the loop runs it for, callees awaited inline
-# included, so `process` holds the SDK call, the parse and the recording, but not the loop's own
-# I/O callbacks (aiohttp's data_received, the selector), which run outside any row's coroutine.
-COMPONENTS = (
+# Inclusive CPU ("cumtime") of the functions that say where a row's CPU goes: (label, module,
+# function), indented as they nest. A coroutine's inclusive time covers only the steps the loop
+# runs it for, callees awaited inline included, so `Pool.worker` holds the SDK call, the parse and
+# the recording, but not the loop's own I/O callbacks (aiohttp's data_received, the selector),
+# which run outside any row's coroutine.
+_SDK_PATH = (
+    ("SDK AsyncAPIClient.post (FinalRequestOptions)", "openai/_base_client", "post"),
+    ("  SDK AsyncAPIClient.request", "openai/_base_client", "request"),
+    ("    SDK model_copy(options) x2", "openai/_compat", "model_copy"),
+    ("    SDK _prepare_options (auth hooks)", "openai/_client", "_prepare_options"),
+    ("    SDK _build_request", "openai/_base_client", "_build_request"),
+    ("      SDK _build_headers", "openai/_base_client", "_build_headers"),
+    ("      SDK _prepare_url (httpx2.URL)", "openai/_base_client", "_prepare_url"),
+    ("      SDK openapi_dumps (body JSON)", "openai/_utils/_json", "openapi_dumps"),
+    ("      httpx2 build_request (Request, Headers)", "httpx2/_client", "build_request"),
+    ("    httpx2 AsyncClient.send", "httpx2/_client", "send"),
+    (
+        "      vendored AiohttpTransport.handle_async_request",
+        "openai/_vendor/httpx_aiohttp/transport",
+        "handle_async_request",
+    ),
+    ("        aiohttp ClientSession._request", "aiohttp/client", "_request"),
+    ("      httpx2 Response.aread (iter_chunked)", "httpx2/_models", "aread"),
+    ("    SDK _process_response", "openai/_base_client", "_process_response"),
+)
+HANDAI_COMPONENTS = (
     ("build_calls: prompts, cache keys, bodies", "handai_engine/calls", "build_calls"),
     ("  cache_key (json.dumps + sha256)", "handai_engine/calls", "cache_key"),
     ("Pool.worker (the whole per-row coroutine)", "handai_engine/pool", "worker"),
@@ -769,44 +790,51 @@ COMPONENTS = (
     ("    limiter.acquire", "handai_engine/limiter", "acquire"),
     ("    limiter.release", "handai_engine/limiter", "release"),
     ("    send_chat", "providers/chat", "send_chat"),
-    ("      SDK AsyncAPIClient.request", "openai/_base_client", "request"),
-    ("        SDK _build_request", "openai/_base_client", "_build_request"),
-    ("        httpx2 AsyncClient.send", "httpx2/_client", "send"),
-    ("          aiohttp ClientSession._request", "aiohttp/client", "_request"),
-    ("        SDK _process_response", "openai/_base_client", "_process_response"),
+    ("      DirectPost.post (handai-direct only)", "benchmarks/bench_engine", "post"),
+    *((" " * 6 + label, module, fn) for label, module, fn in _SDK_PATH),
     ("      json.loads", "stdlib:json/__init__", "loads"),
     ("    parse_reply", "handai_prompts", "parse_reply"),
     ("  Pool._record_success", "handai_engine/pool", "_record_success"),
     ("    Call.outcome (RowOutcome)", "handai_engine/calls", "outcome"),
     ("  limiter.succeeded", "handai_engine/limiter", "succeeded"),
     ("BatchWriter.run (loop side)", "handai_engine/writer", "run"),
-    ("reference loop: gather_rows.one", "benchmarks/bench_engine", "one"),
-    ("  SDK AsyncCompletions.create", "openai/resources/chat/completions/completions", "create"),
-    ("  SDK AsyncAPIClient.request", "openai/_base_client", "request"),
-    ("aiohttp ClientSession._request", "aiohttp/client", "_request"),
     ("aiohttp ResponseHandler.data_received", "aiohttp/client_proto", "data_received"),
-    ("asyncio selector _run_once (own + epoll)", "stdlib:asyncio/base_events", "_run_once"),
+    ("asyncio _run_once (own + epoll)", "stdlib:asyncio/base_events", "_run_once"),
     ("ledger: record_results (writer thread)", "handai_db", "record_results"),
     ("  SQLAlchemy Connection.execute", "sqlalchemy/engine/base", "execute"),
     ("  sqlite3 commit", "~", "<method 'commit' of 'sqlite3.Connection' objects>"),
-    ("ledger: heartbeat/run_control/log", "handai_db", "run_control"),
+    ("ledger: run_control (idle polls)", "handai_db", "run_control"),
+)
+LOOP_COMPONENTS = (
+    ("one: the per-row coroutine", "benchmarks/bench_engine", "one"),
+    ("  SDK AsyncCompletions.create (typed layer)", "openai/resources/chat/completions/completions", "create"),
+    *(("    " + label, module, fn) for label, module, fn in _SDK_PATH),
+    ("  aiohttp ClientSession._request", "aiohttp/client", "_request"),
+    ("  json.dumps", "stdlib:json/__init__", "dumps"),
+    ("  json.loads", "stdlib:json/__init__", "loads"),
+    ("aiohttp ResponseHandler.data_received", "aiohttp/client_proto", "data_received"),
+    ("asyncio _run_once (own + epoll)", "stdlib:asyncio/base_events", "_run_once"),
 )
 
 
-def component_lines(stats: pstats.Stats, rows: int) -> list[str]:
-    """Inclusive µs/row of the COMPONENTS this thread ran."""
+def component_lines(stats: pstats.Stats, rows: int, components: Sequence[tuple[str, str, str]]) -> list[str]:
+    """Inclusive µs/row of the `components` this thread ran (each module + function once)."""
     cum: dict[tuple[str, str], float] = defaultdict(float)
     for (filename, _line, funcname), (_cc, _nc, _tt, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
         cum[(code_module(filename) if filename != "~" else "~", funcname)] += cumtime
     out = []
-    for label, module, funcname in COMPONENTS:
+    seen: set[tuple[str, str]] = set()
+    for label, module, funcname in components:
         secs = cum.get((module, funcname), 0.0)
-        if secs / rows * 1e6 >= 0.5:
+        if (module, funcname) not in seen and secs / rows * 1e6 >= 0.5:
+            seen.add((module, funcname))
             out.append(f"    {label:<46} {secs / rows * 1e6:8.0f} µs/row")
     return out
 
 
-def profile_report(profilers: dict[str, cProfile.Profile], rows: int, top: int = 30) -> str:
+def profile_report(
+    profilers: dict[str, cProfile.Profile], rows: int, components: Sequence[tuple[str, str, str]] = (), top: int = 30
+) -> str:
     """Per thread: CPU µs per row by package and by module (own time), and the inclusive time of
     the main components; then the top functions by own CPU time (thread CPU clock)."""
     lines: list[str] = []
@@ -825,9 +853,9 @@ def profile_report(profilers: dict[str, cProfile.Profile], rows: int, top: int =
         lines.append("  own time by module (top 15):")
         for module, secs in sorted(by_module.items(), key=lambda kv: -kv[1])[:15]:
             lines.append(f"    {module:<48} {secs / rows * 1e6:8.0f} µs/row")
-        if components := component_lines(stats, rows):
+        if found := component_lines(stats, rows, components):
             lines.append("  inclusive time of the main components:")
-            lines.extend(components)
+            lines.extend(found)
     if len(profilers) > 1:
         lines.append(f"all profiled threads: {grand / rows * 1e6:.0f} µs/row")
     first, *others = profilers.values()

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -71,6 +71,13 @@ class _Job:
     done_event: threading.Event = field(default_factory=threading.Event)
 
 
+def records(df: pd.DataFrame, chunk: int = 10_000) -> Iterator[dict[str, Any]]:
+    """A table's rows as clean records, a chunk at a time: a million-row table is written to the
+    ledger without a second copy of it in memory as dicts."""
+    for start in range(0, len(df), chunk):
+        yield from (clean_record(r) for r in df.iloc[start : start + chunk].to_dict(orient="records"))
+
+
 class Engine:
     def __init__(self, db: Database, *, backoff_cap: float = 30.0) -> None:
         self.db = db
@@ -108,8 +115,7 @@ class Engine:
         missing = [c for c in settings.columns if c not in columns]
         if missing:
             raise ValueError(f"Columns not in the data: {', '.join(missing)}")
-        frame = df if limit_rows is None else df.head(limit_rows)
-        rows = (clean_record(r) for r in frame.to_dict(orient="records"))
+        rows = records(df if limit_rows is None else df.head(limit_rows))
         return self._create_run(
             "transform",
             rows,
@@ -170,7 +176,7 @@ class Engine:
         run's limits (concurrency per arm, retries, timeout, cache, budget); the plan gives the rest."""
         if isinstance(rows, pd.DataFrame):
             input_columns = [str(c) for c in rows.columns]
-            rows = (clean_record(r) for r in rows.to_dict(orient="records"))
+            rows = records(rows)
         columns = list(input_columns or [])
         plan.validate(columns)
         for conn in self._arm_connections(plan, conns):
@@ -336,6 +342,11 @@ class Engine:
         what is sent from now on is recomputed and recorded on the run, and the change is logged."""
         run = self._run(run_id)
         endpoint = {k: changes.pop(k) for k in ENDPOINT_FIELDS if k in changes}
+        arm_changes = changes.pop("arms", None) or {}
+        if run.plan:
+            self._update_plan(run, arm_changes, endpoint, changes)
+        elif arm_changes:
+            raise ValueError("This run has one model; change it with model=…")
         settings = RunSettings.from_run(run)
         unknown = [k for k in changes if not hasattr(settings, k)]
         if unknown:
@@ -353,8 +364,35 @@ class Engine:
         if endpoint:
             values["connection"] = {**run.connection, **{k: v or None for k, v in endpoint.items()}}
         self.db.update_run(run_id, **values)
-        described = ", ".join(f"{k}={v!r}" for k, v in {**changes, **endpoint}.items())
+        described = ", ".join(f"{k}={v!r}" for k, v in {**changes, **endpoint, **arm_changes}.items())
         self.db.log(run_id, "info", f"Settings changed: {described}")
+
+    def _update_plan(
+        self, run: Run, arm_changes: Mapping[str, Mapping[str, Any]], endpoint: dict[str, Any], changes: dict[str, Any]
+    ) -> None:
+        """A multi-model run changes per arm (`arms={name: {model, temperature, max_tokens,
+        base_url…}}`; an endpoint given alone applies to every arm); what each (step, arm) sends
+        is recomputed and recorded in the plan."""
+        per_run = {"concurrency", "max_retries", "budget_usd", "timeout", "use_cache"}
+        if set(changes) - per_run:
+            raise ValueError(
+                f"A run of several models changes {', '.join(sorted(set(changes) - per_run))} per model: "
+                "arms={model name: {...}}."
+            )
+        plan = Plan.of(run)
+        unknown = set(arm_changes) - {a.name for a in plan.arms}
+        if unknown:
+            raise ValueError(f"No model named {', '.join(sorted(unknown))} in run {run.id}.")
+        arms = []
+        for arm in plan.arms:
+            change = {**endpoint, **dict(arm_changes.get(arm.name) or {})}
+            moved = {k: change.pop(k) for k in ENDPOINT_FIELDS if k in change}
+            bad = set(change) - {"model", "temperature", "max_tokens"}
+            if bad:
+                raise ValueError(f"Cannot change {', '.join(sorted(bad))} of model '{arm.name}'.")
+            arms.append(replace(arm, endpoint={**arm.endpoint, **moved}, **change))
+        updated = replace(plan, arms=tuple(arms)).with_sent()
+        self.db.update_run(run.id, plan=updated.record())
 
     def stop(self, run_id: int) -> bool:
         return self._control(run_id, RunStatus.STOPPED, "Stopped by the user.")

@@ -40,6 +40,7 @@ from handai_io.export import (
     export_bytes,
     guarded_cells,
     neutralize_formulas,
+    write_frames,
     write_table,
 )
 from handai_io.model import FileReadError, LoadedTable, ReadOptions
@@ -64,5 +65,6 @@ __all__ = [
     "read_table",
     "sample_dataset",
     "select_rows",
+    "write_frames",
     "write_table",
 ]

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import openpyxl
@@ -189,19 +190,35 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike, *, guard: bool = True
 
     Returns how many cells the CSV formula guard changed (0 for every other format, or ``guard=False``).
     """
+    return write_frames([df], path, guard=guard)
+
+
+def write_frames(frames: Iterable[pd.DataFrame], path: str | os.PathLike, *, guard: bool = True) -> int:
+    """`write_table` for a table that arrives in chunks (a run streamed from the ledger): CSV and
+    JSONL are written chunk by chunk, so a million-row export never sits in memory; XLSX, JSON and
+    Parquet are one document each and are built from the chunks joined."""
     path = Path(path)
     fmt = WRITE_SUFFIXES.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(
             f"Cannot write '{path.name}': unknown file type '{path.suffix}'. Use one of: {', '.join(WRITE_SUFFIXES)}."
         )
-    payload = export_bytes(df, fmt, guard=guard)
+    changed = 0
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
-            file.write(payload)
+            if fmt in ("csv", "jsonl"):
+                for n, df in enumerate(frames):
+                    payload = export_bytes(df, fmt, guard=guard)
+                    if fmt == "csv" and n:  # the header (and BOM) once, at the top
+                        payload = payload.split(b"\r\n", 1)[1] if b"\r\n" in payload else b""
+                    file.write(payload)
+                    if fmt == "csv" and guard:  # the header's cells are counted once
+                        changed += guarded_cells(df) - (guarded_cells(df.head(0)) if n else 0)
+            else:
+                file.write(export_bytes(pd.concat(list(frames), ignore_index=True), fmt, guard=guard))
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return guarded_cells(df) if fmt == "csv" and guard else 0
+    return changed

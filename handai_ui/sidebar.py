@@ -10,6 +10,7 @@ import streamlit as st
 
 from handai_engine import RunSettings
 from providers import PROVIDERS, Connection, list_models
+from research.tools import TOOLS
 
 from .connections import base_url_box, connection, key_box, local_servers
 from .services import db
@@ -54,6 +55,12 @@ def _models(conn: Connection, refresh_token: int) -> tuple[list[str], str | None
     return [m.id for m in result.models], result.message
 
 
+def model_options(provider: str) -> tuple[list[str], str | None]:
+    """The models to offer for a provider (the sidebar's list, also used by the model pickers),
+    and a note when the list could not be fetched."""
+    return _models(connection(provider), st.session_state.get("handai_models_refresh", 0))
+
+
 def render_sidebar() -> Choice:
     sb = st.sidebar
     ids = list(PROVIDERS)
@@ -67,7 +74,7 @@ def render_sidebar() -> Choice:
     config = PROVIDERS[provider]
     if config.base_url_editable:
         base_url_box(provider, sb, "handai")
-    models, message = _models(connection(provider), st.session_state.get("handai_models_refresh", 0))
+    models, message = model_options(provider)
     saved_model = saved(f"model.{provider}", None) or config.default_model or (models[0] if models else "")
     options = list(dict.fromkeys([*models, *([saved_model] if saved_model else [])]))
     col1, col2 = sb.columns([5, 1], vertical_alignment="bottom")
@@ -147,6 +154,12 @@ def _optional_number(label: str, name: str, lo: float, hi: float, default: float
 
 
 ACTIVE_LINKS_EVERY_S = 2.0
+PAGES = {"generate": "pages/generate.py", **{kind: tool.page for kind, tool in TOOLS.items()}}
+
+
+def run_page(kind: str) -> str:
+    """The page that starts and shows runs of this kind."""
+    return PAGES.get(kind, "pages/transform.py")
 
 
 def _active_runs(container: Any) -> None:
@@ -159,7 +172,7 @@ def _active_runs(container: Any) -> None:
 @st.fragment(run_every=ACTIVE_LINKS_EVERY_S)
 def _active_run_links() -> None:
     for run in db().active_runs()[:3]:
-        page = "pages/generate.py" if run.kind == "generate" else "pages/transform.py"
+        page = run_page(run.kind)
         st.page_link(
             page,
             label=f"Run #{run.id} in progress",

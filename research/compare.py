@@ -53,7 +53,7 @@ def compare_table(plan: Plan, input_columns: Sequence[str]) -> WideTable:
         keys = [_key(by_cell.get(c), fields) for c in cells]
         return {"all_agree": row_agrees(keys)}
 
-    return WideTable(plan, list(input_columns), ("all_agree",), extra)
+    return WideTable(plan, list(input_columns), ("all_agree",), extra, extras_last=True)
 
 
 def compare_agreement(db: Database, run: Run, plan: Plan) -> Agreement:

@@ -60,6 +60,7 @@ class WideTable:
     extra: Extra | None = None
     names: Callable[[Cell], str] | None = None
     hidden: tuple[Cell, ...] = ()  # cells whose answers the extra columns already show
+    extras_last: bool = False  # after the status columns (Compare's `all_agree`)
 
     @property
     def cells(self) -> list[Cell]:
@@ -68,6 +69,8 @@ class WideTable:
     def columns(self) -> list[str]:
         outputs = [c for cell in self.cells if cell not in self.hidden for c in self._outputs(cell)]
         statuses = [f"{self._name(cell)}_{what}" for cell in self.cells for what in ("status", "error")]
+        if self.extras_last:
+            return [*self.input_columns, *outputs, *statuses, *self.extra_columns]
         return [*self.input_columns, *outputs, *self.extra_columns, *statuses]
 
     def record(self, input_row: dict[str, Any], results: Sequence[Any]) -> dict[str, Any]:

@@ -1,0 +1,76 @@
+"""Models for a multi-model run, picked as provider + model per row from the lists the sidebar
+shows; each provider's key and base URL come from the sidebar or Settings (`connections`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import streamlit as st
+
+from providers import PROVIDERS, check_connection
+from providers.registry import Connection
+
+from .connections import connections
+from .sidebar import model_options, provider_name
+from .state import saved
+from .text import md
+
+Model = tuple[str, str]
+ENDPOINT_FIELDS = ("base_url", "api_version", "deployment")
+
+
+def model_row(key: str, *, index: int = 0, label: str = "Model") -> Model:
+    """One provider and model, side by side; the model list is the provider's (type any other
+    name). A new row starts on the sidebar's provider and its `index`-th listed model."""
+    ids = list(PROVIDERS)
+    sidebar_provider = saved("provider", "openai")
+    c = st.columns([2, 3], vertical_alignment="bottom")
+    provider = c[0].selectbox(
+        f"{label} provider",
+        ids,
+        index=ids.index(sidebar_provider) if sidebar_provider in ids else 0,
+        format_func=provider_name,
+        key=f"{key}_provider",
+    )
+    models, _ = model_options(provider)
+    chosen = saved(f"model.{provider}", None)
+    options = list(dict.fromkeys([*models, *([chosen] if chosen else [])]))
+    model = c[1].selectbox(
+        label,
+        options,
+        index=min(index, len(options) - 1) if options else None,
+        key=f"{key}_model_{provider}",
+        accept_new_options=True,
+        placeholder="type a model name",
+    )
+    return provider, (model or "").strip()
+
+
+def model_picker(prefix: str, *, low: int, high: int, start: int = 2, label: str = "Model") -> list[Model]:
+    """`low` to `high` models, one row each; rows without a model name are left out."""
+    count = int(
+        st.number_input(f"Number of {label.lower()}s", low, high, start, key=f"{prefix}_count", help=f"{low} to {high}.")
+    )
+    picked = [model_row(f"{prefix}_{i}", index=i, label=f"{label} {i + 1}") for i in range(count)]
+    return [(p, m) for p, m in picked if m]
+
+
+def connection_problem(models: Iterable[Model]) -> str | None:
+    """Why a run on these models could not start (a key or base URL missing), said before the
+    button is pressed; the engine checks again when the run is written."""
+    for provider, conn in connections(p for p, _ in models).items():
+        try:
+            check_connection(conn)
+        except ValueError as exc:
+            return f"{provider_name(provider)}: {exc}"
+    return None
+
+
+def endpoints(conns: dict[str, Connection]) -> dict[str, dict[str, Any]]:
+    """Each provider's endpoint as the run records it (never the key)."""
+    return {p: {k: v for k, v in c.safe_dict().items() if k in ENDPOINT_FIELDS and v} for p, c in conns.items()}
+
+
+def models_caption(models: Sequence[Model]) -> str:
+    return ", ".join(md(f"{provider_name(p)} / {m}") for p, m in models)
