@@ -8,8 +8,8 @@ from typing import Any
 
 import streamlit as st
 
-from providers import PROVIDERS, check_connection
-from providers.registry import Connection
+from handai_errors import RunStartError
+from providers import PROVIDERS, Connection, check_connection
 
 from .connections import connections
 from .sidebar import model_options, provider_name
@@ -62,7 +62,7 @@ def connection_problem(models: Iterable[Model]) -> str | None:
     for provider, conn in connections(p for p, _ in models).items():
         try:
             check_connection(conn)
-        except ValueError as exc:
+        except RunStartError as exc:
             return f"{provider_name(provider)}: {exc}"
     return None
 
