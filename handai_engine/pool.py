@@ -20,7 +20,7 @@ from typing import Any
 from handai_db import RowStatus, RunStatus
 from handai_errors import ClassifiedError, ErrorKind, ReplyError, classify, redact
 from handai_prompts import off_list, parse_reply
-from providers import Connection, Price, describe_error, send_chat
+from providers import ChatSender, Connection, Price, describe_error
 
 from .cache import Reply, ReplyCache
 from .calls import Call
@@ -44,12 +44,12 @@ class CallFailed(Exception):
 
 @dataclass(eq=False)
 class Lane:
-    """One arm's share of the pool: its connection, client, limiter, price, queue and workers.
+    """One arm's share of the pool: its connection, sender, limiter, price, queue and workers.
     Rate limits are per provider and key, so a 429 on one arm never slows another."""
 
     name: str
     conn: Connection
-    client: Any
+    sender: ChatSender
     price: Price | None
     limiter: AdaptiveLimiter
     queue: asyncio.Queue[Call | None] = field(default_factory=asyncio.Queue)
@@ -190,7 +190,9 @@ class Pool:
             call.attempts += 1
             call.calls += 1
             self.progress.calls += 1
-            reply = await send_chat(lane.client, call.body)
+            for figures in self._parts(call):  # every attempt, as the ledger's attempts count it
+                figures.calls += 1
+            reply = await lane.sender.send(call.body)
             self._bill(call, lane, reply.tokens_in, reply.tokens_out)
             if reply.problem is not None:
                 raise reply.problem

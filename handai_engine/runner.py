@@ -19,7 +19,7 @@ import pandas as pd
 from handai_db import Database, RowStatus, Run, RunControl, RunStatus, owner_id
 from handai_errors import ErrorKind, RunStartError, redact
 from handai_prompts import clean_record, generation_prompts, generation_rows, validate_template
-from providers import Connection, check_connection, describe_error, make_client, price_for
+from providers import Connection, chat_sender, check_connection, describe_error, price_for
 
 from .calls import Call, StepRequest
 from .journal import Journal
@@ -27,7 +27,7 @@ from .limiter import AdaptiveLimiter
 from .plan import Plan
 from .pool import Lane, Pool
 from .progress import Progress
-from .scheduler import Scheduler
+from .scheduler import PAGE_ROWS, Scheduler
 from .settings import RunSettings, SentRequest
 from .writer import BatchWriter
 
@@ -79,9 +79,10 @@ def records(df: pd.DataFrame, chunk: int = 10_000) -> Iterator[dict[str, Any]]:
 
 
 class Engine:
-    def __init__(self, db: Database, *, backoff_cap: float = 30.0) -> None:
+    def __init__(self, db: Database, *, backoff_cap: float = 30.0, page_rows: int = PAGE_ROWS) -> None:
         self.db = db
         self.backoff_cap = backoff_cap
+        self.page_rows = page_rows  # rows pulled from the ledger at a time (memory stays flat)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="handai-engine")
         self._thread.start()
@@ -305,14 +306,18 @@ class Engine:
 
     def _new_job(self, run: Run, conns: list[Connection], statuses: Sequence[RowStatus]) -> _Job:
         counts = self.db.run_counts(run.id)
+        resend_failed = RowStatus.FAILED in statuses
         progress = replace(
             self._ledger_progress(run, counts),
             status=RunStatus.RUNNING,
-            failed=0 if RowStatus.FAILED in statuses else counts.failed,
+            failed=0 if resend_failed else counts.failed,
             errors_by_kind={},
             stop_reason=None,
             live=True,
         )
+        if resend_failed:  # failed cells are sent again: each arm's and step's count starts over too
+            for figures in (*progress.arms.values(), *progress.steps.values()):
+                figures.failed = 0
         return _Job(run.id, conns, progress, progress_base=progress.done, earlier_seconds=run.active_seconds or 0.0)
 
     def _ledger_progress(self, run: Run, counts: Any) -> Progress:
@@ -483,7 +488,7 @@ class Engine:
                     Lane(
                         arm.name,
                         conn,
-                        make_client(conn, concurrency=settings.concurrency, timeout=settings.timeout),
+                        chat_sender(conn, arm.model, concurrency=settings.concurrency, timeout=settings.timeout),
                         price_for(arm.provider, arm.model, overrides=prices),
                         AdaptiveLimiter(settings.concurrency),
                     )
@@ -508,6 +513,7 @@ class Engine:
                 record=writer.put,
                 progress=job.progress,
                 use_cache=settings.use_cache,
+                page_rows=self.page_rows,
             )
             job.pool = pool
             if job.halt_request is not None:
@@ -526,7 +532,7 @@ class Engine:
             await writer_task
             for lane in lanes:
                 with contextlib.suppress(Exception):
-                    await lane.client.close()
+                    await lane.sender.close()
         await self._finish(job, final, reason)
 
     @staticmethod

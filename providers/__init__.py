@@ -3,8 +3,15 @@ model lists, key format checks and the connection test. No Streamlit, no persist
 """
 
 from .capabilities import ModelCapabilities, capabilities, request_params
-from .chat import ChatReply, chat_body, send_chat
-from .client import NO_KEY_PLACEHOLDER, MissingEndpointError, MissingKeyError, check_connection, make_client
+from .chat import ChatReply, ChatSender, chat_body
+from .client import (
+    NO_KEY_PLACEHOLDER,
+    MissingEndpointError,
+    MissingKeyError,
+    chat_sender,
+    check_connection,
+    make_client,
+)
 from .context import context_window
 from .errors import describe_error
 from .key_sources import KeyStore, KeyStoreError, ResolvedKey, resolve_endpoint, resolve_key
@@ -39,10 +46,11 @@ __all__ = [
     "list_models",
     "local_servers_status",
     "make_client",
+    "chat_sender",
+    "ChatSender",
     "context_window",
     "ChatReply",
     "chat_body",
-    "send_chat",
     "describe_error",
     "check_connection",
     "price_for",

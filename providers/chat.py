@@ -1,10 +1,13 @@
 """The one chat call. Every completion in Handai (runs and the connection test) is sent here.
 
-The body is built once by the caller (model, messages and the recorded parameters) and posted
-through the `AsyncOpenAI` client's low-level `post` with a raw response: the client keeps its
-transport, auth, Azure deployment routing and error classes, but skips the typed layer that
-turns dicts into models and back, which was most of the client's CPU per call (DESIGN decision 10,
-measured in benchmarks/).
+A `ChatSender` is built once per model and connection from that provider's `AsyncOpenAI` client:
+the client decides the URL (Azure's deployment path and api-version included), the headers (its
+auth and the provider's extra headers) and the error classes (a 429 is the SDK's RateLimitError,
+with its headers). The call itself posts the pre-built body with aiohttp and reads the raw reply.
+Measured here (benchmarks/, concurrency 256, 100 ms latency, client pinned to one core): going
+through the client's own low-level `post` with a raw response costs ~1.1 ms of CPU per call and
+reaches 43 % of a hand-written aiohttp loop; the same request posted directly costs ~0.44 ms and
+reaches ~89 % (DESIGN decision 10: the benchmark decides).
 """
 
 from __future__ import annotations
@@ -12,11 +15,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
+import aiohttp
 import httpx2
 import openai
 
 from handai_errors import ErrorKind, ReplyError
+
+# Spare connections beyond the run's concurrency, for requests still closing as new ones start.
+CONNECTION_HEADROOM = 4
+CONNECT_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +44,64 @@ def chat_body(model: str, messages: list[dict[str, str]], params: dict[str, Any]
     return {"model": model, "messages": messages, **params}
 
 
-async def send_chat(client: openai.AsyncOpenAI, body: dict[str, Any]) -> ChatReply:
-    """POST /chat/completions. Raises the SDK's errors for HTTP failures, JSONDecodeError for a
-    body that is not JSON, and ReplyError for JSON that is not a completion."""
-    response = await client.post("/chat/completions", body=body, cast_to=httpx2.Response)
-    data = json.loads(response.content)
+def chat_endpoint(client: openai.AsyncOpenAI, model: str) -> tuple[str, dict[str, str]]:
+    """The URL and headers the client would send a chat completion for `model` with, read from
+    its public settings (an Azure client without a deployment routes by the model, as the SDK does)."""
+    base = str(client.base_url).rstrip("/")
+    if isinstance(client, openai.AsyncAzureOpenAI) and "/deployments/" not in f"{base}/":
+        base += f"/deployments/{quote(model, safe='')}"
+    query = {k: str(v) for k, v in client.default_query.items() if isinstance(v, str | int | float)}
+    url = f"{base}/chat/completions" + (f"?{urlencode(query)}" if query else "")
+    headers = {k: v for k, v in {**client.default_headers, **client.auth_headers}.items() if isinstance(v, str)}
+    return url, headers
+
+
+class ChatSender:
+    """Chat calls for one model on one connection; open it on the loop that sends, close it there."""
+
+    def __init__(self, client: openai.AsyncOpenAI, model: str, *, concurrency: int = 16, timeout: float = 120.0):
+        self.client = client
+        self.url, self.headers = chat_endpoint(client, model)
+        self.connections = max(concurrency, 1) + CONNECTION_HEADROOM
+        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(timeout, CONNECT_TIMEOUT), sock_read=timeout)
+        self._request = httpx2.Request("POST", self.url)  # what the SDK's errors carry
+        self._session: aiohttp.ClientSession | None = None
+
+    async def send(self, body: dict[str, Any]) -> ChatReply:
+        """POST the body. Raises the SDK's errors for HTTP failures (APIStatusError by status,
+        APITimeoutError, APIConnectionError), JSONDecodeError for a body that is not JSON, and
+        ReplyError for JSON that is not a completion."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self.connections)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout, trust_env=True)
+        data = json.dumps(body, ensure_ascii=False).encode()
+        try:
+            async with self._session.post(self.url, data=data, headers=self.headers) as response:
+                content = await response.read()
+                if response.status >= 400:
+                    raise self._status_error(response.status, response.raw_headers, content)
+        except TimeoutError as exc:
+            raise openai.APITimeoutError(request=self._request) from exc
+        except aiohttp.ClientError as exc:
+            raise openai.APIConnectionError(message=str(exc) or type(exc).__name__, request=self._request) from exc
+        return parse_completion(content)
+
+    def _status_error(self, status: int, headers: Any, content: bytes) -> openai.APIStatusError:
+        response = httpx2.Response(status, headers=list(headers), content=content, request=self._request)
+        return self.client._make_status_error_from_response(response)  # the SDK's class for the status
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        await self.client.close()
+
+
+def parse_completion(content: bytes) -> ChatReply:
+    data = json.loads(content)
     if not isinstance(data, dict):
-        raise ReplyError(ErrorKind.UNPARSEABLE, "The provider's reply was not a JSON object", raw=response.text[:2000])
+        text = content.decode(errors="replace")[:2000]
+        raise ReplyError(ErrorKind.UNPARSEABLE, "The provider's reply was not a JSON object", raw=text)
     usage = data.get("usage") or {}
     tokens = (_count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens")))
     model = data.get("model") if isinstance(data.get("model"), str) else None
@@ -50,12 +110,13 @@ async def send_chat(client: openai.AsyncOpenAI, body: dict[str, Any]) -> ChatRep
         problem = ReplyError(ErrorKind.EMPTY_REPLY, "The provider returned no choices")
         return ChatReply(None, *tokens, model, problem)
     choice = choices[0]
-    content = (choice.get("message") or {}).get("content")
-    if choice.get("finish_reason") == "content_filter" and not content:
+    content_text = (choice.get("message") or {}).get("content")
+    if choice.get("finish_reason") == "content_filter" and not content_text:
         problem = ReplyError(ErrorKind.CONTENT_FILTERED, "The provider's content filter blocked the reply")
         return ChatReply(None, *tokens, model, problem)
-    text = content if content is None or isinstance(content, str) else json.dumps(content, ensure_ascii=False)
-    return ChatReply(text, *tokens, model)
+    if content_text is not None and not isinstance(content_text, str):
+        content_text = json.dumps(content_text, ensure_ascii=False)
+    return ChatReply(content_text, *tokens, model)
 
 
 def _count(value: Any) -> int:

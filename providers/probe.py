@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 from handai_errors import KINDS, ClassifiedError, ErrorKind
 
 from .capabilities import request_params
-from .chat import chat_body, send_chat
-from .client import MissingEndpointError, MissingKeyError, client_base_url, make_client
+from .chat import chat_body
+from .client import MissingEndpointError, MissingKeyError, chat_sender, client_base_url
 from .errors import describe_error
 from .keys import check_key_format
 from .models import list_models
@@ -49,14 +49,14 @@ def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
 
 async def _ping(conn: Connection, model: str, timeout: float) -> float:
     """Milliseconds for one one-token completion."""
-    client = make_client(conn, concurrency=1, timeout=timeout)
+    sender = chat_sender(conn, model, concurrency=1, timeout=timeout)
     try:
         params = request_params(conn.provider, model, max_tokens=1)
         start = time.perf_counter()
-        await send_chat(client, chat_body(model, PING_MESSAGES, params))  # any reply means connected
+        await sender.send(chat_body(model, PING_MESSAGES, params))  # any reply means connected
         return (time.perf_counter() - start) * 1000
     finally:
-        await client.close()
+        await sender.close()
 
 
 def _model_to_test(conn: Connection, config: ProviderConfig, timeout: float) -> tuple[str | None, str]:

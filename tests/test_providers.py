@@ -21,15 +21,15 @@ from providers import (
     MissingKeyError,
     capabilities,
     chat_body,
+    chat_sender,
     get_provider,
     list_models,
     local_servers_status,
     make_client,
     probe,
     request_params,
-    send_chat,
 )
-from providers.client import CONNECTION_HEADROOM
+from providers.chat import CONNECTION_HEADROOM
 from tests.fake_llm_server import FakeLLM, FakeLLMServer
 
 OPENAI_KEY = "sk-proj-A1b2C3d4E5f6G7h8J9k0LmNoPq"
@@ -115,12 +115,13 @@ def dead_url():
     return f"http://127.0.0.1:{port}/v1"
 
 
-def _complete(client: openai.AsyncOpenAI, model: str = "gpt-4o-mini", **params: Any) -> Any:
+def _complete(conn: Connection, model: str = "gpt-4o-mini", *, timeout: float = 30.0, **params: Any) -> Any:
     async def run() -> Any:
+        sender = chat_sender(conn, model, concurrency=1, timeout=timeout)
         try:
-            return await send_chat(client, chat_body(model, [{"role": "user", "content": "hello"}], params))
+            return await sender.send(chat_body(model, [{"role": "user", "content": "hello"}], params))
         finally:
-            await client.close()
+            await sender.close()
 
     return asyncio.run(run())
 
@@ -228,21 +229,26 @@ def _connection_for(pid: str) -> Connection:
 @pytest.mark.parametrize("pid", list(PROVIDERS))
 def test_make_client_builds_for_every_provider(pid):
     conn = _connection_for(pid)
-    client = make_client(conn, concurrency=8, timeout=30)
+    sender = chat_sender(conn, "some-model", concurrency=8, timeout=30)
+    client = sender.client
     try:
         assert client.max_retries == 0
-        assert isinstance(client._client, openai.DefaultAioHttpClient)
-        assert client._client._transport.limits.max_connections == 8 + CONNECTION_HEADROOM
-        assert client.timeout.read == 30
+        assert sender.connections == 8 + CONNECTION_HEADROOM
+        assert client.timeout.read == 30 and sender.timeout.sock_read == 30
         if pid == "azure":
             assert isinstance(client, openai.AsyncAzureOpenAI)
             assert str(client.base_url) == "https://r.openai.azure.com/openai/deployments/d/"
+            assert sender.url.startswith(
+                "https://r.openai.azure.com/openai/deployments/d/chat/completions?api-version="
+            )
+            assert sender.headers["api-key"] == conn.api_key
         else:
             assert str(client.base_url).rstrip("/") == conn.effective_base_url()
+            assert sender.url == f"{conn.effective_base_url()}/chat/completions"
         for name, value in PROVIDERS[pid].extra_headers.items():
-            assert client.default_headers[name] == value
+            assert client.default_headers[name] == value and sender.headers[name] == value
     finally:
-        asyncio.run(client.close())
+        asyncio.run(sender.close())
 
 
 def test_servers_without_a_key_get_the_placeholder():
@@ -272,7 +278,7 @@ def test_missing_base_url_is_a_clear_error():
 
 def test_openrouter_headers_and_key_reach_the_server(srv):
     conn = Connection("openrouter", api_key=OPENROUTER_KEY, base_url=srv.url)
-    reply = _complete(make_client(conn))
+    reply = _complete(conn)
     assert reply.text == "Reply to: hello" and reply.tokens_in > 0
     headers = srv.llm.seen[-1]["headers"]
     assert headers["HTTP-Referer"] == "https://github.com/handai"
@@ -282,7 +288,7 @@ def test_openrouter_headers_and_key_reach_the_server(srv):
 
 def test_azure_client_uses_the_deployment_path_version_and_api_key_header(srv):
     conn = Connection("azure", api_key=AZURE_KEY, base_url=srv.root, deployment="my-deployment")
-    _complete(make_client(conn))
+    _complete(conn)
     seen = srv.llm.seen[-1]
     assert seen["path"] == "/openai/deployments/my-deployment/chat/completions"
     assert seen["query"] == {"api-version": "2024-10-21"}
@@ -292,14 +298,14 @@ def test_azure_client_uses_the_deployment_path_version_and_api_key_header(srv):
 
 def test_azure_without_a_deployment_routes_by_the_model_in_the_body(srv):
     conn = Connection("azure", api_key=AZURE_KEY, base_url=srv.root)
-    _complete(make_client(conn), model="gpt-4o-mini")
+    _complete(conn, model="gpt-4o-mini")
     assert srv.llm.seen[-1]["path"] == "/openai/deployments/gpt-4o-mini/chat/completions"
 
 
 def test_refused_connection_is_a_connection_error_not_a_timeout(dead_url):
-    client = make_client(Connection("custom", base_url=dead_url), timeout=5)
+    conn = Connection("custom", base_url=dead_url)
     with pytest.raises(openai.APIConnectionError) as caught:
-        _complete(client)
+        _complete(conn, timeout=5)
     assert not isinstance(caught.value, openai.APITimeoutError)
     assert classify(caught.value, base_url=dead_url).kind == ErrorKind.CONNECTION
 
@@ -307,7 +313,7 @@ def test_refused_connection_is_a_connection_error_not_a_timeout(dead_url):
 def test_server_that_does_not_answer_in_time_is_a_timeout(srv):
     srv.configure(latency_ms=2000)
     with pytest.raises(openai.APITimeoutError):
-        _complete(make_client(Connection("custom", base_url=srv.url), timeout=0.3))
+        _complete(Connection("custom", base_url=srv.url), timeout=0.3)
 
 
 # -- capabilities --------------------------------------------------------------------------------
@@ -395,7 +401,7 @@ def test_extra_parameters_pass_through_except_none():
 def test_request_params_are_what_the_server_receives(srv):
     conn = Connection("custom", base_url=srv.url)
     params = request_params("custom", "o3-mini", temperature=0.5, max_tokens=7, json_mode=True)
-    _complete(make_client(conn), model="o3-mini", **params)
+    _complete(conn, model="o3-mini", **params)
     body = srv.llm.seen[-1]["body"]
     assert body["max_completion_tokens"] == 7
     assert "temperature" not in body and "max_tokens" not in body
