@@ -1,9 +1,10 @@
 """Throughput, rate-limit and memory figures for the engine, against the fake LLM server.
 
     cd /work/main && .venv/bin/python -m benchmarks.bench_engine [--rows N] [--quick]
-        [--repeat K] [--quiet-wait S] [--sections throughput,ratelimit,scale]
+        [--repeat K] [--quiet-wait S] [--sections throughput,speed,ratelimit,scale] [--pin]
+    .venv/bin/python -m benchmarks.bench_engine --sections speed --pin --repeat 3   # issue 11's yardstick
     .venv/bin/python -m benchmarks.bench_engine --diagnose 128 --repeat 3   # + ledger stubbed out
-    .venv/bin/python -m benchmarks.bench_engine --profile 128 --rows 3000   # cProfile, CPU by package
+    .venv/bin/python -m benchmarks.bench_engine --profile 256 --pin --rows 5000   # cProfile, CPU by package
 
 Run on demand; not part of the test suite. How it measures:
 
@@ -17,6 +18,9 @@ Run on demand; not part of the test suite. How it measures:
 - Timed sections: Handai = `start` + `wait` (the ledger written by `create_transform_run` is
   timed separately, as "create s"); the references = building the messages + the gather.
   CPU is `time.process_time()` over the timed section (every thread of the child), per row.
+- `--pin CLIENT:SERVER` (bare `--pin` = 0:1) pins every case's child process to the CLIENT
+  cores and the fake server to the SERVER cores (sched_setaffinity before exec, so every thread
+  they start inherits it): the client side on one core, as issue 11 states its figures.
 
 Cases:
 1. Throughput, latency 100 ms, concurrency 16 / 64 / 128, three ways each:
@@ -29,6 +33,13 @@ Cases:
 3. Scale: 100,000 rows x 3 short text columns: `create_transform_run`, a run at latency 0 and
    concurrency 64 (skipped with --quick: it takes about 4 minutes), and the results export
    (`results_frame` + CSV); RSS after each phase.
+4. Speed (issue 11, `--sections speed`): at concurrency 256 and latency 100 ms
+   (`--speed-concurrency`, `--latency`), side by side: `aiohttp` = a hand-written aiohttp loop
+   (one ClientSession, connector sized to the concurrency, semaphore, JSON body, `resp.read()` +
+   `json.loads`), the yardstick; `reference`; `handai`. Handai must reach 55 % of the aiohttp
+   loop's calls/s (PASS/FAIL), one-arm (`handai`) and three-arm (`handai-3arm`, a Compare run
+   of three models, a third of the concurrency each) alike. `--speed-impls` adds the diagnostic
+   `handai-noledger` (no ledger writes). New Handai variants go in HANDAI_RUNS.
 
 On a shared 2-core machine other processes move these figures by 10-50 %: the "others CPU %"
 column says how busy the rest of the machine was during each case; `--repeat K` keeps each
@@ -81,7 +92,7 @@ IMPLS = ("reference", "bare-aio", "handai")
 SPEED_CONCURRENCY = 256
 SPEED_LATENCY_MS = 100.0
 SPEED_TARGET = 0.55  # Handai's calls/s over the aiohttp loop's
-SPEED_IMPLS = ("aiohttp", "reference", "handai")
+SPEED_IMPLS = ("aiohttp", "reference", "handai", "handai-3arm")
 SERVER_BUSY = 0.85  # fake server CPU (share of one core) above which it may be the bottleneck
 
 
@@ -532,87 +543,27 @@ def create_one_arm(engine: Any, df: Any, conn: Any, concurrency: int) -> int:
     return engine.create_transform_run(df, handai_settings(concurrency), conn, input_name="bench.csv")
 
 
+def create_three_arm(engine: Any, df: Any, conn: Any, concurrency: int) -> int:
+    """A three-arm Compare run (issue 11): the same rows to three models, `concurrency` calls in
+    flight in total (a third per arm), so it is held to the same calls/s as a one-arm run."""
+    from research.compare import compare_plan
+
+    models = [("custom", m) for m in ("fake-small", "fake-alt", "fake-contrarian")]
+    plan = compare_plan(models, instruction=SYSTEM_PROMPT, columns=list(df.columns))
+    settings = handai_settings(max(1, concurrency // len(models)))
+    return engine.create_plan_run(df, plan, conn, settings, input_name="bench.csv")
+
+
 # How each Handai variant creates its run; everything else (start, wait, measuring, profiling) is
-# shared by handai_case. A variant is a child case `kind`: add it here and to child_main's cases,
-# then name it in --speed-impls (or SPEED_IMPLS). Its calls/s is compared with the aiohttp loop's
-# and held to SPEED_TARGET like `handai`'s, since every impl whose name starts with "handai" is.
-# A three-arm run (issue 11), once the new engine has it, would be, e.g.:
-#   def create_three_arm(engine, df, conn, concurrency):
-#       return engine.create_plan_run(df, arms=[...three RunSettings...], conn=conn, ...)
-#   HANDAI_RUNS["handai-3arm"] = create_three_arm
-# It sends 3 calls a row: the speed table compares calls/s (counted by the server), so the 55 %
-# holds per call; its rows/s column is then a third of that.
-# Diagnostic variants (stubs installed in the child process only; the engine is not changed):
-# `-noledger` drops the ledger writes, `-direct` swaps the SDK + httpx2 layers under send_chat
-# for a bare aiohttp post (DirectPost), to show what each costs Handai per call.
+# shared by handai_case. Each key is a child case `kind` (child_main and --speed-impls take them
+# from here). Its calls/s (counted by the server) is compared with the aiohttp loop's and held to
+# SPEED_TARGET, as is every impl named "handai..."; `-noledger` (diagnostic) drops the ledger
+# writes in the child process, to show what they cost per call.
 HANDAI_RUNS: dict[str, Callable[[Any, Any, Any, int], int]] = {
     "handai": create_one_arm,
+    "handai-3arm": create_three_arm,
     "handai-noledger": create_one_arm,
-    "handai-direct": create_one_arm,
-    "handai-direct-noledger": create_one_arm,
 }
-
-
-class _RawReply:
-    """What providers.send_chat reads from the SDK's raw response: `.content` and `.text`."""
-
-    __slots__ = ("content",)
-
-    def __init__(self, content: bytes) -> None:
-        self.content = content
-
-    @property
-    def text(self) -> str:
-        return self.content.decode(errors="replace")
-
-
-class DirectPost:
-    """Diagnostic (`handai-direct`): stands in for the AsyncOpenAI client under
-    `providers.send_chat`, posting the pre-built body with one aiohttp session (URL, auth header
-    and timeouts worked out once) instead of the SDK's request path + httpx2 + the vendored
-    transport. The reply is parsed by send_chat itself, as in a real run; an HTTP error becomes
-    the SDK's own status error, so the engine classifies it as usual."""
-
-    def __init__(self, client: Any, concurrency: int) -> None:
-        import aiohttp
-
-        self.client = client
-        self.url = f"{str(client.base_url).rstrip('/')}/chat/completions"
-        headers = {"Authorization": f"Bearer {client.api_key}", "Content-Type": "application/json"}
-        self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=concurrency + 4),
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120),
-        )
-
-    async def post(self, _path: str, *, body: dict[str, Any], cast_to: Any) -> _RawReply:
-        async with self.session.post(self.url, data=json.dumps(body).encode()) as resp:
-            raw = await resp.read()
-            if resp.status >= 400:
-                import httpx2
-
-                request = httpx2.Request("POST", self.url)
-                response = httpx2.Response(resp.status, headers=resp.raw_headers, content=raw, request=request)
-                raise self.client._make_status_error_from_response(response)
-        return _RawReply(raw)
-
-
-def install_direct_post(concurrency: int) -> dict[int, DirectPost]:
-    """Route the pool's send_chat through DirectPost (one per SDK client, made on first use);
-    returns them, so their sessions can be closed on the engine's loop."""
-    import handai_engine.pool as pool_module
-    from providers import send_chat
-
-    shims: dict[int, DirectPost] = {}
-
-    async def direct_send_chat(client: Any, body: dict[str, Any]) -> Any:
-        shim = shims.get(id(client))
-        if shim is None:
-            shim = shims[id(client)] = DirectPost(client, concurrency)
-        return await send_chat(shim, body)  # type: ignore[arg-type]
-
-    pool_module.send_chat = direct_send_chat  # type: ignore[attr-defined]
-    return shims
 
 
 def handai_case(spec: dict[str, Any]) -> dict[str, Any]:
@@ -628,7 +579,6 @@ def handai_case(spec: dict[str, Any]) -> dict[str, Any]:
     create_s = time.perf_counter() - t0
     if "noledger" in spec["kind"]:  # diagnostic: finished rows are not written
         db.record_results = lambda run_id, outcomes: None
-    shims = install_direct_post(concurrency) if "direct" in spec["kind"] else {}
     loop_prof = cProfile.Profile(time.thread_time) if spec.get("profile") else None
     writer_prof = cProfile.Profile(time.thread_time) if spec.get("profile") else None
     if loop_prof and writer_prof:
@@ -639,8 +589,6 @@ def handai_case(spec: dict[str, Any]) -> dict[str, Any]:
         progress = engine.wait(run_id, spec.get("timeout"))
     if "noledger" in spec["kind"]:  # the ledger knows nothing: take the live counters
         progress = engine._jobs[run_id].progress
-    for shim in shims.values():
-        asyncio.run_coroutine_threadsafe(shim.session.close(), engine._loop).result(10)
     profile = None
     if loop_prof and writer_prof:
         on_engine_threads(engine, loop_prof.disable, writer_prof.disable)
@@ -783,15 +731,15 @@ _SDK_PATH = (
     ("    SDK _process_response", "openai/_base_client", "_process_response"),
 )
 HANDAI_COMPONENTS = (
-    ("build_calls: prompts, cache keys, bodies", "handai_engine/calls", "build_calls"),
-    ("  cache_key (json.dumps + sha256)", "handai_engine/calls", "cache_key"),
+    ("StepRequest.call: prompts, cache keys, bodies", "handai_engine/calls", "call"),
+    ("  StepRequest.key (json.dumps + sha256)", "handai_engine/calls", "key"),
+    ("Scheduler: pages, advancing rows", "handai_engine/scheduler", "_advance"),
     ("Pool.worker (the whole per-row coroutine)", "handai_engine/pool", "worker"),
     ("  Pool.send", "handai_engine/pool", "send"),
     ("    limiter.acquire", "handai_engine/limiter", "acquire"),
     ("    limiter.release", "handai_engine/limiter", "release"),
-    ("    send_chat", "providers/chat", "send_chat"),
-    ("      DirectPost.post (handai-direct only)", "benchmarks/bench_engine", "post"),
-    *((" " * 6 + label, module, fn) for label, module, fn in _SDK_PATH),
+    ("    ChatSender.send", "providers/chat", "send"),
+    ("      aiohttp ClientSession._request", "aiohttp/client", "_request"),
     ("      json.loads", "stdlib:json/__init__", "loads"),
     ("    parse_reply", "handai_prompts", "parse_reply"),
     ("  Pool._record_success", "handai_engine/pool", "_record_success"),
@@ -1376,6 +1324,7 @@ def main(argv: list[str] | None = None) -> None:
         impls = ("reference", "bare-aio", "handai", "handai-noledger")
         throughput_section(args.rows, args.repeat, args.quiet_wait, (args.diagnose,), impls, args.pin)
         print("  handai-noledger = handai with Database.record_results replaced by a no-op (rows stay pending).")
+        print(f"  pinning: {args.pin.describe()}")
         return
     print_header(args)
     started = time.perf_counter()

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
 import httpx2
@@ -65,6 +66,7 @@ class ChatSender:
         self.connections = max(concurrency, 1) + CONNECTION_HEADROOM
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(timeout, CONNECT_TIMEOUT), sock_read=timeout)
         self._request = httpx2.Request("POST", self.url)  # what the SDK's errors carry
+        self.proxy = env_proxy(self.url)
         self._session: aiohttp.ClientSession | None = None
 
     async def send(self, body: dict[str, Any]) -> ChatReply:
@@ -73,10 +75,11 @@ class ChatSender:
         ReplyError for JSON that is not a completion."""
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self.connections)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout, trust_env=True)
+            # trust_env would look up ~/.netrc in a thread on every request: the proxy is read once instead
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout)
         data = json.dumps(body, ensure_ascii=False).encode()
         try:
-            async with self._session.post(self.url, data=data, headers=self.headers) as response:
+            async with self._session.post(self.url, data=data, headers=self.headers, proxy=self.proxy) as response:
                 content = await response.read()
                 if response.status >= 400:
                     raise self._status_error(response.status, response.raw_headers, content)
@@ -95,6 +98,15 @@ class ChatSender:
             await self._session.close()
             self._session = None
         await self.client.close()
+
+
+def env_proxy(url: str) -> str | None:
+    """The proxy the environment sets for this URL (HTTPS_PROXY, NO_PROXY…), as the SDK's own
+    transport would use it."""
+    parts = urlsplit(url)
+    if not parts.hostname or proxy_bypass(parts.hostname):
+        return None
+    return getproxies().get(parts.scheme)
 
 
 def parse_completion(content: bytes) -> ChatReply:
