@@ -41,8 +41,9 @@ class ReplyCache:
         return None if key is None else self.in_flight.get(key)
 
     def lead(self, key: str | None) -> asyncio.Future[Reply] | None:
-        """Claim the call for this key, so identical rows wait for its reply instead of calling."""
-        if key is None or key in self.in_flight:
+        """Claim the call for this key, so identical rows wait for its reply instead of calling
+        (only keys seen more than once in the page need it)."""
+        if key is None or key not in self.repeated or key in self.in_flight:
             return None
         future = asyncio.get_running_loop().create_future()
         self.in_flight[key] = future

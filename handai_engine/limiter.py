@@ -27,7 +27,12 @@ class AdaptiveLimiter:
         self._cond = asyncio.Condition()
 
     async def acquire(self) -> None:
-        """Wait for a slot; raises PoolClosed once the pool stops dispatching."""
+        """Wait for a slot; raises PoolClosed once the pool stops dispatching. A free slot is taken
+        without the lock (one event loop, no await between the check and the count): the lock is
+        for waiting, and most calls never wait."""
+        if not self.closed and self.in_flight < self.limit and self.paused_until <= time.monotonic():
+            self.in_flight += 1
+            return
         async with self._cond:
             while True:
                 if self.closed:
@@ -43,6 +48,9 @@ class AdaptiveLimiter:
                 await self._cond.wait()
 
     async def release(self) -> None:
+        if not self._cond._waiters:  # nobody to wake: no need to take the lock
+            self.in_flight -= 1
+            return
         async with self._cond:
             self.in_flight -= 1
             self._cond.notify(1)
