@@ -67,7 +67,10 @@ def _formula_mask(column: pd.Series) -> pd.Series:
     if not (column.dtype == object or pd.api.types.is_string_dtype(column)):
         return pd.Series(False, index=column.index)
     text = column.astype(object)
-    starts = text.str.match(_FORMULA_START.pattern, na=False).astype(bool)
+    try:
+        starts = text.str.match(_FORMULA_START.pattern, na=False).astype(bool)
+    except AttributeError:  # an object column with no text at all, e.g. True / False / None
+        return pd.Series(False, index=column.index)
     if not starts.any():
         return starts
     return starts & ~text.str.fullmatch(_PLAIN_NUMBER.pattern, na=False).astype(bool)

@@ -22,44 +22,85 @@ run_charts     what came back: value counts, latency, throughput and errors over
 downloads      one download button per export format
 inspector      one row as recorded, input beside answer; what was sent, the raw reply
 provenance     what a run sent, from its record
-run_section    the run a page shows, with its controls and results
+run_section    the run a page shows, with its controls and results (a multi-model run's too)
+
+For runs of several models or steps (Compare, Consensus, Pipeline):
+data_source    the Data section: upload, sample or this session's file, and a preview
+task_form      one instruction, how rows are sent, output fields
+consensus_form Consensus's coders and judge
+model_picker   provider + model rows from the sidebar's lists; endpoints and key checks
+plan_run       cost controls, rows, estimate, Test run / Run all for a plan
+pipeline_editor  ordered steps edited as widgets; the spec loaded, saved and exported as JSON
+arm_progress   per-model and per-step figures
+plan_facts     input rows, models and steps of a recorded plan (History)
+wide_table     the wide table's columns and how it is drawn
+multi_charts   Compare's charts: agreement per pair, answers per model
+tool_summaries Compare's agreement, Consensus's decisions, Pipeline's flow, with their filters
+cell_inspector one row's cells as recorded
+multi_results  table, summary, filters, downloads and inspector of such a run
+plan_load      such a run's plan loaded back into its page
 
 Nothing here speaks SQL or HTTP, or holds business rules; the engine, handai_db and providers do.
 """
 
 from .columns import column_label, labelled_template
-from .connections import base_url_box, connection, key_box, key_for, local_servers, synced_text, test_provider
-from .controls import clone_run, run_controls, start_request, submit_run
+from .connections import (
+    base_url_box,
+    connection,
+    connections,
+    key_box,
+    key_for,
+    local_servers,
+    synced_text,
+    test_provider,
+)
+from .consensus_form import coders_form, consensus_keys, judge_form
+from .controls import clone_run, models_text, run_controls, start_request, submit_run
+from .data_source import Data, data_keys, data_section
 from .estimates import estimate_caption, generate_estimate_caption
 from .frame import frame
 from .instructions import examples_editor, instruction_library
+from .model_picker import connection_problem, endpoints_for, model_picker, model_row, picker_keys
+from .pipeline_editor import pipeline_editor, spec_json, spec_loader
+from .plan_facts import input_rows, models_of, providers_of, steps_of
+from .plan_run import run_form, run_keys
 from .provenance import what_was_sent
 from .results import numbered, results_view
 from .row_select import preflight_check, row_selection
 from .run_edit import load_into_page
-from .run_section import page_run_section
+from .run_section import page_run_section, run_results
 from .schema_editor import schema_editor
 from .services import db, engine, session_id
-from .sidebar import provider_name
+from .sidebar import provider_name, run_page
 from .state import keep, kept, remember
+from .task_form import Task, task_form, task_keys
 from .text import md
 from .upload import Upload, earlier_upload, forget_upload, read_upload, reading_options, sheet_picker
 
 __all__ = [
-    "Upload",
     "base_url_box",
     "clone_run",
+    "coders_form",
     "column_label",
     "connection",
+    "connection_problem",
+    "connections",
+    "consensus_keys",
+    "Data",
+    "data_keys",
+    "data_section",
     "db",
     "earlier_upload",
+    "endpoints_for",
     "engine",
     "estimate_caption",
     "examples_editor",
     "forget_upload",
     "frame",
     "generate_estimate_caption",
+    "input_rows",
     "instruction_library",
+    "judge_form",
     "keep",
     "kept",
     "key_box",
@@ -68,22 +109,40 @@ __all__ = [
     "load_into_page",
     "local_servers",
     "md",
+    "model_picker",
+    "model_row",
+    "models_of",
+    "models_text",
+    "numbered",
     "page_run_section",
+    "picker_keys",
+    "pipeline_editor",
     "preflight_check",
     "provider_name",
+    "providers_of",
     "read_upload",
     "reading_options",
-    "sheet_picker",
     "remember",
-    "numbered",
     "results_view",
     "row_selection",
     "run_controls",
+    "run_form",
+    "run_keys",
+    "run_page",
+    "run_results",
     "schema_editor",
     "session_id",
+    "sheet_picker",
+    "spec_json",
+    "spec_loader",
     "start_request",
+    "steps_of",
     "submit_run",
     "synced_text",
+    "Task",
+    "task_form",
+    "task_keys",
     "test_provider",
+    "Upload",
     "what_was_sent",
 ]

@@ -8,11 +8,13 @@ from collections.abc import Callable
 import streamlit as st
 
 from handai_db import ACTIVE_STATUSES, Run, RunStatus, describe_owner, owner_id
+from handai_engine.runner import Connections
 from handai_errors import RunStartError
-from providers import Connection
+from research.tools import TOOLS
 
 from .announce import announce_finish, mark_started, scroll_to_run
 from .connections import run_connection
+from .multi_results import multi_live_results
 from .progress import STATUS_ICONS, progress_view
 from .results import live_results
 from .run_edit import edit_run_settings
@@ -38,7 +40,7 @@ def _cannot_start(exc: Exception) -> None:
     st.error(md(exc), icon=":material/error:")
 
 
-def submit_run(kind: str, create: Callable[[], int], conn: Connection) -> bool:
+def submit_run(kind: str, create: Callable[[], int], conn: Connections) -> bool:
     """Create a run and start it. A run that cannot start (no key, no endpoint, a bad template…)
     shows one message and leaves nothing behind; returns whether it started."""
     try:
@@ -110,9 +112,9 @@ def run_controls(kind: str, run_id: int) -> None:
     scroll_to_run(kind, run.id)
     st.caption(status_line(run, db().run_counts(run.id).failed))
     if run.status in ACTIVE_STATUSES:
-        _live(kind, run_id)
+        _live(kind, run_id, multi=bool(run.plan))
     else:
-        p = progress_view(run_id)
+        p = progress_view(run_id, multi=bool(run.plan))
         announce_finish(kind, run, p)
         _next_steps(kind, run)
 
@@ -124,16 +126,28 @@ def status_line(run: Run, failed: int) -> str:
         where = f" in {md(describe_owner(run.owner))}"
     failed_text = f" · {failed:,} failed" if failed else ""
     note = STATUS_NOTES.get(RunStatus(run.status)) if run.status in STATUS_NOTES else None
-    return (
-        f"{STATUS_ICONS.get(run.status, '')} {run.status}{failed_text}{where} · "
-        f"{md(provider_name(run.provider))} / {md(run.model)}" + (f" — {note}" if note else "")
+    return f"{STATUS_ICONS.get(run.status, '')} {run.status}{failed_text}{where} · {models_text(run)}" + (
+        f" — {note}" if note else ""
     )
 
 
-def _live(kind: str, run_id: int) -> None:
+def models_text(run: Run) -> str:
+    """ "OpenAI / gpt-4o-mini", or for a run of several models "Compare models: Custom / a, b"
+    (each model by its name in the run: "gpt-4o (judge)", "gpt-4o#2")."""
+    if not run.plan:
+        return f"{md(provider_name(run.provider))} / {md(run.model)}"
+    by_provider: dict[str, list[str]] = {}
+    for arm in run.plan["arms"]:
+        by_provider.setdefault(arm["provider"], []).append(arm["name"])
+    models = "; ".join(f"{provider_name(p)} / {', '.join(names)}" for p, names in by_provider.items())
+    tool = TOOLS.get(run.kind)
+    return md(f"{tool.title}: {models}" if tool else models)
+
+
+def _live(kind: str, run_id: int, *, multi: bool) -> None:
     @st.fragment(run_every=1.0)
     def live() -> None:
-        p = progress_view(run_id)
+        p = progress_view(run_id, multi=multi)
         cols = st.columns(4)
         if cols[0].button(
             "Pause",
@@ -160,7 +174,7 @@ def _live(kind: str, run_id: int) -> None:
     def latest() -> None:
         run = db().get_run(run_id)
         if run is not None:
-            live_results(kind, run)
+            (multi_live_results if run.plan else live_results)(kind, run)
 
     live()
     latest()
@@ -187,7 +201,9 @@ def _next_steps(kind: str, run: Run) -> None:
     ):
         _resume(kind, run, retry_failed=False)
     if counts.failed and cols[1].button(
-        f"Retry {counts.failed:,} failed rows", icon=":material/replay:", key=f"{kind}_retry_{run.id}"
+        f"Retry {counts.failed:,} failed {'cells' if run.plan else 'rows'}",
+        icon=":material/replay:",
+        key=f"{kind}_retry_{run.id}",
     ):
         _resume(kind, run, retry_failed=True)
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
+import pandas as pd
+
+from handai_engine import Plan
 from handai_estimate import estimate_run
 from handai_prompts import estimate_tokens, generation_prompts, generation_rows, render_template, system_message
 from providers import price_for
@@ -45,3 +50,39 @@ def generate_estimate_caption(
     per_row = estimate_tokens(system) + sum(map(estimate_tokens, sample)) / len(sample)
     fields = len(schema["fields"]) if schema else 2
     return estimate_caption(count, per_row, choice, fields, "")
+
+
+def plan_estimate_caption(plan: Plan, df: pd.DataFrame, concurrency: int) -> str:
+    """The same estimate for a run of several models or steps, summed over its cells (every
+    cell counted, so a judge of disagreements only or a step with `run_if` costs at most this).
+    Each model's calls run side by side, each at `concurrency`."""
+    sample = df.head(50).to_dict(orient="records")
+    per_user = sum(estimate_tokens(json.dumps(r, ensure_ascii=False, default=str)) for r in sample) / max(
+        len(sample), 1
+    )
+    prices = db().get_setting("prices", {})
+    tokens_in = tokens_out = 0
+    cost: float | None = 0.0
+    seconds: dict[str, float] = {}
+    for si, ai, _ in plan.cells():
+        step, arm = plan.steps[si], plan.arms[ai]
+        prompt = estimate_tokens(system_message(step.instruction, step.output_schema, step.json_mode)) + per_user
+        est = estimate_run(
+            len(df),
+            prompt,
+            concurrency=concurrency,
+            max_tokens=arm.max_tokens,
+            fields=len(step.fields),
+            price=price_for(arm.provider, arm.model, overrides=prices),
+        )
+        tokens_in, tokens_out = tokens_in + est.tokens_in, tokens_out + est.tokens_out
+        cost = None if cost is None or est.cost_usd is None else cost + est.cost_usd
+        seconds[arm.name] = seconds.get(arm.name, 0.0) + est.seconds
+    money = "cost unknown (no price for some model; add one in Settings)" if cost is None else f"about ${cost:,.4f}"
+    calls = len(plan.cells())
+    longest = format_seconds(max(seconds.values(), default=0))
+    return md(
+        f"Estimate for {len(df):,} rows × {calls} call{'s' if calls != 1 else ''} per row: at most "
+        f"{tokens_in:,} tokens in, {tokens_out:,} out, {money}, about {longest}"
+        " — a rough guess from the prompt and data size; a test run shows the real figures per model."
+    )

@@ -3,7 +3,7 @@ shows; each provider's key and base URL come from the sidebar or Settings (`conn
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import streamlit as st
@@ -14,7 +14,6 @@ from providers import PROVIDERS, Connection, check_connection
 from .connections import connections
 from .sidebar import model_options, provider_name
 from .state import saved
-from .text import md
 
 Model = tuple[str, str]
 ENDPOINT_FIELDS = ("base_url", "api_version", "deployment")
@@ -22,38 +21,50 @@ ENDPOINT_FIELDS = ("base_url", "api_version", "deployment")
 
 def model_row(key: str, *, index: int = 0, label: str = "Model") -> Model:
     """One provider and model, side by side; the model list is the provider's (type any other
-    name). A new row starts on the sidebar's provider and its `index`-th listed model."""
+    name). A new row starts on the sidebar's provider and its `index`-th listed model; a value
+    put in the session state first (a loaded spec) is kept."""
     ids = list(PROVIDERS)
-    sidebar_provider = saved("provider", "openai")
+    provider_key = f"{key}_provider"
+    if provider_key not in st.session_state:
+        sidebar_provider = saved("provider", "openai")
+        st.session_state[provider_key] = sidebar_provider if sidebar_provider in ids else ids[0]
     c = st.columns([2, 3], vertical_alignment="bottom")
-    provider = c[0].selectbox(
-        f"{label} provider",
-        ids,
-        index=ids.index(sidebar_provider) if sidebar_provider in ids else 0,
-        format_func=provider_name,
-        key=f"{key}_provider",
-    )
+    provider = c[0].selectbox(f"{label} provider", ids, format_func=provider_name, key=provider_key)
+    model_key = f"{key}_model_{provider}"
     models, _ = model_options(provider)
-    chosen = saved(f"model.{provider}", None)
-    options = list(dict.fromkeys([*models, *([chosen] if chosen else [])]))
-    model = c[1].selectbox(
-        label,
-        options,
-        index=min(index, len(options) - 1) if options else None,
-        key=f"{key}_model_{provider}",
-        accept_new_options=True,
-        placeholder="type a model name",
-    )
+    extra = [m for m in (saved(f"model.{provider}", None), st.session_state.get(model_key)) if m]
+    options = list(dict.fromkeys([*models, *extra]))
+    if model_key not in st.session_state and options:
+        st.session_state[model_key] = options[min(index, len(options) - 1)]
+    model = c[1].selectbox(label, options, key=model_key, accept_new_options=True, placeholder="type a model name")
     return provider, (model or "").strip()
+
+
+def row_keys(key: str) -> tuple[str, ...]:
+    """The widget keys `model_row` may draw, for `handai_ui.keep` / `kept`."""
+    return (f"{key}_provider", *(f"{key}_model_{p}" for p in PROVIDERS))
+
+
+def picker_keys(prefix: str, high: int) -> tuple[str, ...]:
+    """The widget keys `model_picker` may draw."""
+    return (f"{prefix}_count", *(k for i in range(high) for k in row_keys(f"{prefix}_{i}")))
 
 
 def model_picker(prefix: str, *, low: int, high: int, start: int = 2, label: str = "Model") -> list[Model]:
     """`low` to `high` models, one row each; rows without a model name are left out."""
     count = int(
-        st.number_input(f"Number of {label.lower()}s", low, high, start, key=f"{prefix}_count", help=f"{low} to {high}.")
+        st.number_input(
+            f"Number of {label.lower()}s", low, high, start, key=f"{prefix}_count", help=f"{low} to {high}."
+        )
     )
     picked = [model_row(f"{prefix}_{i}", index=i, label=f"{label} {i + 1}") for i in range(count)]
     return [(p, m) for p, m in picked if m]
+
+
+def endpoints_for(models: Iterable[Model]) -> dict[str, dict[str, Any]]:
+    """The endpoint each model's provider will be sent to, recorded in the plan (so a resume goes
+    where the run went, whatever the sidebar says by then)."""
+    return endpoints(connections(p for p, _ in models))
 
 
 def connection_problem(models: Iterable[Model]) -> str | None:
@@ -70,7 +81,3 @@ def connection_problem(models: Iterable[Model]) -> str | None:
 def endpoints(conns: dict[str, Connection]) -> dict[str, dict[str, Any]]:
     """Each provider's endpoint as the run records it (never the key)."""
     return {p: {k: v for k, v in c.safe_dict().items() if k in ENDPOINT_FIELDS and v} for p, c in conns.items()}
-
-
-def models_caption(models: Sequence[Model]) -> str:
-    return ", ".join(md(f"{provider_name(p)} / {m}") for p, m in models)

@@ -11,6 +11,7 @@ from handai_db import RunStatus
 from handai_engine import Progress
 from handai_errors import KINDS, ErrorKind
 
+from .arm_progress import parts_view
 from .services import engine
 from .text import format_seconds, md
 
@@ -25,23 +26,31 @@ STATUS_ICONS = {
 }
 
 
-def progress_view(run_id: int) -> Progress:
-    """Bar, counters and errors for a run; call inside a fragment that reruns while it runs."""
+def progress_view(run_id: int, *, multi: bool = False) -> Progress:
+    """Bar, counters and errors for a run; call inside a fragment that reruns while it runs. A
+    run of several models or steps counts cells (one answer each) and shows them per model."""
     p = engine().progress(run_id)
-    st.progress(p.fraction, text=f"{p.done:,} of {p.total:,} rows")
-    c = st.columns(6)
-    c[0].metric("Succeeded", f"{p.succeeded:,}")
-    c[1].metric("Failed", f"{p.failed:,}")
-    c[2].metric("Retrying", f"{p.retrying:,}")
-    c[3].metric("Rows/s", f"{p.rows_per_s:.1f}")
-    c[4].metric("ETA", "done" if p.status == RunStatus.COMPLETED else format_seconds(p.eta_s) if p.live else "–")
-    c[5].metric("Concurrency", f"{p.concurrency}/{p.max_concurrency}" if p.live else str(p.max_concurrency))
+    unit = "cells" if multi else "rows"
+    st.progress(p.fraction, text=f"{p.done:,} of {p.total:,} {unit}")
+    figures = [("Succeeded", f"{p.succeeded:,}"), ("Failed", f"{p.failed:,}")]
+    if multi:
+        figures.append(("Skipped", f"{p.skipped:,}"))
+    figures += [
+        ("Retrying", f"{p.retrying:,}"),
+        (f"{unit.capitalize()}/s", f"{p.rows_per_s:.1f}"),
+        ("ETA", "done" if p.status == RunStatus.COMPLETED else format_seconds(p.eta_s) if p.live else "–"),
+        ("Concurrency", f"{p.concurrency}/{p.max_concurrency}" if p.live else str(p.max_concurrency)),
+    ]
+    for column, (label, value) in zip(st.columns(len(figures)), figures, strict=True):
+        column.metric(label, value)
     cost = "unknown (no price for this model)" if p.cost_usd is None else f"${p.cost_usd:.4f}"
     st.caption(
         f"Tokens: {p.tokens_in:,} in, {p.tokens_out:,} out · cost {md(cost)} · "
         f"calls made {p.calls:,}, saved by the cache {p.cache_hits:,} · elapsed {format_seconds(p.elapsed_s)}"
         + (f" · {p.rate_limited} rate-limit pauses" if p.rate_limited else "")
     )
+    if multi:
+        parts_view(p)
     errors_by_kind(p.errors_by_kind)
     if p.stop_reason and p.finished:
         alert = st.error if p.status == RunStatus.FAILED else st.info

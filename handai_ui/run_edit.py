@@ -12,8 +12,10 @@ from handai_db import Run
 from providers import PROVIDERS
 
 from .connections import key_box
+from .plan_load import load_plan_into_page
+from .schema_editor import schema_rows
 from .services import engine
-from .state import remember
+from .state import remember, set_page_widget
 from .text import md
 
 EDITABLE_BASE_URL = {pid for pid, c in PROVIDERS.items() if c.base_url_editable}
@@ -35,6 +37,9 @@ def edit_run_settings(kind: str, run: Run) -> None:
     """Endpoint, key, model, concurrency and instruction, changed before Resume, Retry or a new
     run with the same settings."""
     key = f"{kind}_edit_{run.id}"
+    if run.plan:
+        _edit_plan_run(key, run)
+        return
     with st.expander("Change settings before resuming, retrying or re-running", icon=":material/edit:"):
         with st.form(key, border=False):
             edited: dict[str, Any] = {}
@@ -68,15 +73,29 @@ def edit_run_settings(kind: str, run: Run) -> None:
             st.rerun()
 
 
+def _edit_plan_run(key: str, run: Run) -> None:
+    """A run of several models keeps its recorded models, instructions and endpoints (they are its
+    plan); what can change is its concurrency per model and each provider's key."""
+    with st.expander("Change settings before resuming, retrying or re-running", icon=":material/edit:"):
+        with st.form(key, border=False):
+            concurrency = int(
+                st.number_input("Concurrency per model", 1, 512, int(run.concurrency), key=f"{key}_concurrency")
+            )
+            applied = st.form_submit_button("Save the changes", icon=":material/save:")
+        for provider in dict.fromkeys(arm["provider"] for arm in run.plan["arms"]):
+            key_box(provider, st, f"{key}_{provider}")
+        if applied:
+            if concurrency == run.concurrency:
+                st.info("Nothing changed.")
+                return
+            engine().update_settings(run.id, concurrency=concurrency)
+            st.toast(f"Run #{run.id}: concurrency changed (recorded in the run's log).")
+            st.rerun()
+
+
 # -- loading a run's settings into a page ---------------------------------------------------------
 SIDEBAR_KEYS = ("handai_provider", "handai_set_temperature", "handai_temperature", "handai_set_max_tokens")
 SIDEBAR_KEYS += ("handai_max_tokens", "handai_json_mode", "handai_concurrency", "handai_max_retries")
-
-
-def _set_page_widget(key: str, value: Any) -> None:
-    """Set a widget of another page: its kept copy, which the page restores (handai_ui.state)."""
-    st.session_state.pop(key, None)
-    st.session_state[f"_kept_{key}"] = value
 
 
 def _load_sidebar(run: Run) -> None:
@@ -93,42 +112,27 @@ def _load_sidebar(run: Run) -> None:
         st.session_state.pop(key, None)
 
 
-def schema_rows(schema: dict[str, Any] | None) -> list[dict[str, str]]:
-    """An output schema back as the editor's rows."""
-    rows = []
-    for name, spec in ((schema or {}).get("fields") or {}).items():
-        spec = spec if isinstance(spec, dict) else {}
-        labels = spec.get("enum") or spec.get("labels") or []
-        rows.append(
-            {
-                "name": str(name),
-                "type": "category" if labels else str(spec.get("type") or "string"),
-                "description": str(spec.get("description") or ""),
-                "labels": ", ".join(map(str, labels)),
-            }
-        )
-    return rows
-
-
 def load_into_page(run: Run) -> str:
-    """Fill the Transform or Generate page's widgets with the run's settings; returns the page."""
+    """Fill the run's page (Transform, Generate, or its tool's) with the run's settings; returns the page."""
+    if run.plan:
+        return load_plan_into_page(run)
     _load_sidebar(run)
     examples = list(run.params.get("examples") or [])
     if run.kind == "generate":
-        _set_page_widget("gen_schema_mode", "Defined fields" if run.output_schema else "Free-form")
-        _set_page_widget("gen_desc", run.input_name or "")
-        _set_page_widget("gen_rows", max(int(run.total_rows), 1))
+        set_page_widget("gen_schema_mode", "Defined fields" if run.output_schema else "Free-form")
+        set_page_widget("gen_desc", run.input_name or "")
+        set_page_widget("gen_rows", max(int(run.total_rows), 1))
         if run.params.get("temperature") is not None:
-            _set_page_widget("gen_variation", float(run.params["temperature"]))
+            set_page_widget("gen_variation", float(run.params["temperature"]))
         st.session_state["gen_fields_rows"] = schema_rows(run.output_schema)
         st.session_state.pop("gen_fields", None)
         return "pages/generate.py"
-    _set_page_widget("tf_prompt", run.system_prompt or "")
-    _set_page_widget("tf_mode", "Template" if run.row_template else "Columns as JSON")
+    set_page_widget("tf_prompt", run.system_prompt or "")
+    set_page_widget("tf_mode", "Template" if run.row_template else "Columns as JSON")
     if run.row_template:
-        _set_page_widget("tf_template", run.row_template)
+        set_page_widget("tf_template", run.row_template)
     if run.columns:
-        _set_page_widget("tf_columns", list(run.columns))
+        set_page_widget("tf_columns", list(run.columns))
     st.session_state["tf_fields_rows"] = schema_rows(run.output_schema)
     st.session_state.pop("tf_fields", None)
     st.session_state["tf_examples_rows"] = examples

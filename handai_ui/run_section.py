@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from .controls import run_controls
+from .multi_results import multi_results_view
 from .results import results_view
 from .services import db
 
@@ -36,4 +37,14 @@ def page_run_section(kind: str, *, duplicates: bool = False) -> None:
     if run_id is not None:
         st.divider()
         run_controls(kind, run_id)
+        run_results(kind, run_id, duplicates=duplicates)
+
+
+def run_results(kind: str, run_id: int, *, duplicates: bool = False) -> None:
+    """A run's results as its tool lays them out: one answer column per model or step for a run
+    of several, the Transform/Generate table otherwise."""
+    run = db().get_run(run_id)
+    if run is not None and run.plan:
+        multi_results_view(kind, run)
+    else:
         results_view(kind, run_id, duplicates=duplicates)

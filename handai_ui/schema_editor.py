@@ -48,3 +48,20 @@ def schema_editor(key: str, rows: list[dict[str, Any]]) -> tuple[dict[str, Any] 
     except TemplateError as exc:
         return None, str(exc)
     return (schema if schema["fields"] else None), None
+
+
+def schema_rows(schema: dict[str, Any] | None) -> list[dict[str, str]]:
+    """An output schema back as the editor's rows."""
+    rows = []
+    for name, spec in ((schema or {}).get("fields") or {}).items():
+        spec = spec if isinstance(spec, dict) else {}
+        labels = spec.get("enum") or spec.get("labels") or []
+        rows.append(
+            {
+                "name": str(name),
+                "type": "category" if labels else str(spec.get("type") or "string"),
+                "description": str(spec.get("description") or ""),
+                "labels": ", ".join(map(str, labels)),
+            }
+        )
+    return rows

@@ -33,3 +33,9 @@ def kept(*keys: str) -> None:
     for key in keys:
         if key in st.session_state:
             st.session_state[f"_kept_{key}"] = st.session_state[key]
+
+
+def set_page_widget(key: str, value: Any) -> None:
+    """Set a widget of another page: its kept copy, which the page restores (`keep`)."""
+    st.session_state.pop(key, None)
+    st.session_state[f"_kept_{key}"] = value

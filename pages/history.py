@@ -9,6 +9,7 @@ import streamlit as st
 import handai_ui as ui
 from handai_db import ACTIVE_STATUSES, RUN_STATUSES, RunFilter
 from providers import PROVIDERS
+from research.tools import TOOLS
 
 ui.frame()
 st.title("History", anchor=False)
@@ -19,7 +20,7 @@ tab_runs, tab_sessions, tab_stats = st.tabs(["Runs", "Sessions", "Statistics"])
 with tab_runs:
     c = st.columns(4)
     statuses = c[0].multiselect("Status", RUN_STATUSES, key="hist_status")
-    kinds = c[1].multiselect("Kind", ["transform", "generate"], key="hist_kind")
+    kinds = c[1].multiselect("Kind", ["transform", "generate", *TOOLS], key="hist_kind")
     providers = c[2].multiselect(
         "Provider", list(PROVIDERS), format_func=lambda p: PROVIDERS[p].name, key="hist_provider"
     )
@@ -30,7 +31,7 @@ with tab_runs:
         flt.until = datetime.combine(dates[1], time.min) + timedelta(days=1)
     runs = db.list_runs(flt)
     if not runs:
-        st.info("No runs yet. Start one on the Transform or Generate page.", icon=":material/history:")
+        st.info("No runs yet. Start one on the Transform, Generate or Compare page.", icon=":material/history:")
     else:
         table = pd.DataFrame(
             [
@@ -39,24 +40,33 @@ with tab_runs:
                     "created": r.created_at,
                     "status": r.status,
                     "kind": r.kind,
-                    "rows": r.total_rows,
+                    "rows": ui.input_rows(r),
                     "succeeded": r.succeeded,
                     "failed": r.failed,
                     "tokens": r.tokens_in + r.tokens_out,
                     "cost $": r.cost_usd,
                     "name": r.name,
-                    "provider": ui.provider_name(r.provider),
-                    "model": r.model,
+                    "provider": ui.providers_of(r),
+                    "model": ui.models_of(r),
+                    "steps": ui.steps_of(r),
                     "input": r.input_name,
                     "cached": r.cache_hits,
                 }
                 for r in runs
             ]
         )
+        cells = "Answers (cells): one per row, or per row, step and model for a run of several models."
         picked = st.dataframe(
             table,
             hide_index=True,
             width="stretch",
+            column_config={
+                "succeeded": st.column_config.NumberColumn("succeeded", help=cells),
+                "failed": st.column_config.NumberColumn("failed", help=cells),
+                "model": st.column_config.TextColumn("model", help="The model, or every model of the run."),
+                "steps": st.column_config.TextColumn("steps", help="A pipeline's steps, in order."),
+            },
+            column_order=[c for c in table.columns if c != "steps" or table["steps"].any()],
             on_select="rerun",
             selection_mode="single-row",
             key="hist_table",
@@ -73,7 +83,7 @@ with tab_runs:
         ui.run_controls("history", run_id)
         with st.expander("What was sent", icon=":material/settings_input_component:"):
             ui.what_was_sent(run)
-        ui.results_view("history", run_id, duplicates=run.kind == "generate")
+        ui.run_results("history", run_id, duplicates=run.kind == "generate")
         with st.expander("Log", icon=":material/receipt_long:"):
             logs = db.logs(run_id)
             st.dataframe(
@@ -82,13 +92,15 @@ with tab_runs:
                 width="stretch",
             )
         c = st.columns(3)
-        page_title = "Generate" if run.kind == "generate" else "Transform"
+        page_title = (
+            TOOLS[run.kind].title if run.kind in TOOLS else "Generate" if run.kind == "generate" else "Transform"
+        )
         if c[1].button(
             f"Load these settings into {page_title}",
             icon=":material/upload:",
             key="hist_load",
-            help="Fills the page's provider, model, instruction, columns, template, output fields and "
-            "parameters with this run's.",
+            help="Fills the page's models, instruction, columns, template and output fields (and, for one model, "
+            "the sidebar's provider and parameters) with this run's.",
         ):
             st.switch_page(ui.load_into_page(run))
         if c[0].button(
@@ -100,7 +112,7 @@ with tab_runs:
             st.session_state["hist_run"] = new_id
             st.rerun()
         with c[2].popover("Delete run", icon=":material/delete:", disabled=run.status in ACTIVE_STATUSES):
-            st.write(f"Delete run #{run_id} and its {run.total_rows:,} rows? This cannot be undone.")
+            st.write(f"Delete run #{run_id} and its {ui.input_rows(run):,} rows? This cannot be undone.")
             if st.button("Delete", type="primary", key="hist_delete_confirm"):
                 db.delete_run(run_id)
                 st.session_state.pop("hist_run", None)
@@ -131,8 +143,8 @@ with tab_sessions:
                         "run": r.id,
                         "status": r.status,
                         "kind": r.kind,
-                        "model": r.model,
-                        "rows": r.total_rows,
+                        "model": ui.models_of(r),
+                        "rows": ui.input_rows(r),
                         "succeeded": r.succeeded,
                         "failed": r.failed,
                     }

@@ -59,6 +59,14 @@ def test_the_guard_counts_exactly_the_cells_it_changes():
     assert guarded_cells(odd) == 3
 
 
+def test_a_column_of_yes_no_and_blank_is_never_guarded():
+    """Compare's `all_agree`: True / False, and None where a model failed (object dtype, no text)."""
+    verdicts = pd.DataFrame({"all_agree": [True, None, False], "answer": ["=1+1", "a", None]})
+    assert guarded_cells(verdicts) == 1
+    rows = csv_rows(export_bytes(verdicts, "csv"))
+    assert rows[1:] == [["True", "'=1+1"], ["", "a"], ["False", ""]]
+
+
 def test_csv_with_the_guard_quotes_only_risky_cells():
     rows = csv_rows(export_bytes(frame(), "csv"))
     assert [row[1] for row in rows[1:]] == ["'" + cell for cell in RISKY] + PLAIN

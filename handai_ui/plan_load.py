@@ -1,0 +1,70 @@
+"""A recorded run of several models or steps loaded back into its page (History's "Load these
+settings"): Compare's and Consensus's instruction, rows sent, fields and models, Pipeline's spec.
+The sidebar's parameters are left as they are."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from handai_db import Run
+from handai_engine import Plan, Step
+from research.consensus import CODERS, JUDGE
+from research.pipeline import spec_of
+
+from .consensus_form import JUDGE_ALWAYS, JUDGE_DISAGREEMENTS, SAMPLES, SEVERAL
+from .model_picker import Model
+from .pipeline_editor import seed_spec
+from .schema_editor import schema_rows
+from .sidebar import run_page
+from .state import set_page_widget
+from .task_form import MODES
+
+
+def _task(prefix: str, step: Step) -> None:
+    set_page_widget(f"{prefix}_prompt", step.instruction)
+    set_page_widget(f"{prefix}_mode", MODES[1] if step.row_template else MODES[0])
+    if step.row_template:
+        set_page_widget(f"{prefix}_template", step.row_template)
+    if step.columns:
+        set_page_widget(f"{prefix}_columns", list(step.columns))
+    st.session_state[f"{prefix}_fields_rows"] = schema_rows(step.output_schema)
+    st.session_state.pop(f"{prefix}_fields", None)
+
+
+def _model(key: str, model: Model) -> None:
+    set_page_widget(f"{key}_provider", model[0])
+    set_page_widget(f"{key}_model_{model[0]}", model[1])
+
+
+def _models(prefix: str, models: list[Model]) -> None:
+    set_page_widget(f"{prefix}_count", len(models))
+    for i, model in enumerate(models):
+        _model(f"{prefix}_{i}", model)
+
+
+def load_plan_into_page(run: Run) -> str:
+    """Fill the run's tool page with its recorded plan; returns the page."""
+    plan = Plan.of(run)
+    first = plan.steps[0]
+    coders = [(a.provider, a.model) for a in (plan.arm(name) for name in first.arms)]
+    if run.kind == "compare":
+        _task("cmp", first)
+        _models("cmp", coders)
+    elif run.kind == "consensus":
+        _task("cns", first)
+        samples = plan.arm(first.arms[0]).samples
+        set_page_widget("cns_coders", SAMPLES if samples > 1 else SEVERAL)
+        if samples > 1:
+            _model("cns_single", coders[0])
+            set_page_widget("cns_samples", samples)
+        else:
+            _models("cns", coders)
+        judge = next((s for s in plan.steps if s.name == JUDGE and s.judge_of == CODERS), None)
+        set_page_widget("cns_use_judge", judge is not None)
+        if judge is not None:
+            arm = plan.arm(judge.arms[0])
+            _model("cns_judge", (arm.provider, arm.model))
+            set_page_widget("cns_judge_when", JUDGE_ALWAYS if judge.run_if is None else JUDGE_DISAGREEMENTS)
+    else:
+        seed_spec("pl", spec_of(plan))
+    return run_page(run.kind)
