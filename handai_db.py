@@ -287,7 +287,9 @@ MIGRATIONS: list[tuple[str, Callable[[SAConnection], None]]] = [
 class RowOutcome:
     """What the engine learned about one row; written in batches by `record_results`.
     `calls`, tokens and cost are what was spent since the row's last write, added to what the
-    ledger holds; a `None` status records only that spending (a row left unfinished)."""
+    ledger holds (the result's `attempts` is the sum of its `calls`, over every job that sent it);
+    a `None` status records only that spending (a row left unfinished). `attempts` is this job's
+    count alone; the ledger adds `calls` instead."""
 
     result_id: int
     status: str | None
@@ -727,6 +729,8 @@ class Database:
         now = utcnow()
         table = Result.__table__.c
         spent = {
+            # every call made for the cell, over all its attempts, resumes and retries
+            "attempts": table.attempts + bindparam("add_calls"),
             "tokens_in": table.tokens_in + bindparam("add_in"),
             "tokens_out": table.tokens_out + bindparam("add_out"),
             "cost_usd": case(
@@ -741,7 +745,6 @@ class Database:
             "parsed",
             "error_kind",
             "error_message",
-            "attempts",
             "latency_ms",
             "request",
             "cached",
@@ -1116,7 +1119,13 @@ class Database:
 
 
 def _spent_params(o: RowOutcome) -> dict[str, Any]:
-    return {"b_id": o.result_id, "add_in": o.tokens_in, "add_out": o.tokens_out, "add_cost": o.cost_usd}
+    return {
+        "b_id": o.result_id,
+        "add_calls": o.calls,
+        "add_in": o.tokens_in,
+        "add_out": o.tokens_out,
+        "add_cost": o.cost_usd,
+    }
 
 
 def _count_rows(run_id: int, status: RowStatus) -> Any:

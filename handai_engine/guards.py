@@ -45,15 +45,24 @@ class BudgetGuard:
 
 
 class EarlyStop:
+    """Judged per model (arm): in a run of several, a model whose first cells all fail the same
+    permanent way (a wrong name, a wrong key) stops the run whatever the others answered, so
+    the outcome never depends on which model happened to answer first."""
+
     def __init__(self, rows: int) -> None:
         self.needed = min(EARLY_STOP_ROWS, rows)
-        self.first_failures: Counter[ErrorKind] = Counter()
+        self.first_failures: dict[str, Counter[ErrorKind]] = {}
 
-    def observe(self, err: ClassifiedError, progress: Progress) -> str | None:
-        """The reason to stop, when the first rows all failed the same permanent way."""
-        if progress.succeeded or err.kind not in RUN_STOPPING_KINDS:
+    def observe(self, err: ClassifiedError, progress: Progress, arm: str = "") -> str | None:
+        """The reason to stop, when the first rows (of this arm) all failed the same permanent way."""
+        figures = progress.arms.get(arm)
+        succeeded = figures.succeeded if figures is not None else progress.succeeded
+        if succeeded or err.kind not in RUN_STOPPING_KINDS:
             return None
-        self.first_failures[err.kind] += 1
-        if self.first_failures[err.kind] >= self.needed and len(self.first_failures) == 1:
-            return f"Stopped after the first {self.needed} rows all failed: {err.user_text()}"
+        seen = self.first_failures.setdefault(arm, Counter())
+        seen[err.kind] += 1
+        needed = min(self.needed, figures.total) if figures is not None and figures.total else self.needed
+        if seen[err.kind] >= needed and len(seen) == 1:
+            who = f" for model '{arm}'" if len(progress.arms) > 1 else ""
+            return f"Stopped after the first {needed} rows all failed{who}: {err.user_text()}"
         return None

@@ -248,7 +248,7 @@ class Pool:
             self._requeue_later(call, lane, delay)
             return
         self._record_failure(call, lane, err, failure.raw, failure.elapsed)
-        if reason := self.early_stop.observe(err, self.progress):
+        if reason := self.early_stop.observe(err, self.progress, lane.name):
             await self.halt(RunStatus.FAILED, redact(reason, self.keys))
 
     def _requeue_later(self, call: Call, lane: Lane, delay: float) -> None:

@@ -37,7 +37,6 @@ class Figures:
             self.skipped += 1
 
     def bill(self, tokens_in: int, tokens_out: int, cost: float | None) -> None:
-        self.calls += 1
         self.tokens_in += tokens_in
         self.tokens_out += tokens_out
         if cost is not None:

@@ -366,7 +366,13 @@ class Engine:
             "concurrency": settings.concurrency,
             "max_retries": settings.max_retries,
         }
-        if endpoint:
+        if run.plan:  # what each model sends is in the plan; the run's columns keep their record
+            values = {
+                "params": {**run.params, **{k: getattr(settings, k) for k in changes if k in run.params}},
+                "concurrency": settings.concurrency,
+                "max_retries": settings.max_retries,
+            }
+        if endpoint and not run.plan:
             values["connection"] = {**run.connection, **{k: v or None for k, v in endpoint.items()}}
         self.db.update_run(run_id, **values)
         described = ", ".join(f"{k}={v!r}" for k, v in {**changes, **endpoint, **arm_changes}.items())
