@@ -536,6 +536,12 @@ class Database:
         with self._write_lock, self.session() as s, s.begin():
             s.execute(update(Run).where(Run.id == run_id).values(**values))
 
+    def update_params(self, run_id: int, changes: dict[str, Any]) -> None:
+        """Merge `changes` into a run's recorded parameters, read and written in one transaction."""
+        with self._write_lock, self.session() as s, s.begin():
+            params = s.scalar(select(Run.params).where(Run.id == run_id)) or {}
+            s.execute(update(Run).where(Run.id == run_id).values(params={**params, **changes}))
+
     def set_run_status(
         self, run_id: int, status: RunStatus, *, only_from: Sequence[RunStatus] | None = None, **values: Any
     ) -> bool:

@@ -36,6 +36,8 @@ Connections = Connection | Mapping[str, Connection]
 
 # Parts of a run's recorded endpoint that may be changed before a resume, retry or re-run.
 ENDPOINT_FIELDS = ("base_url", "api_version", "deployment")
+# The run's params key holding the 429s each model met, summed over its jobs.
+RATE_LIMITED = "rate_limited"
 # Resume sends every row not yet succeeded.
 RESUMED = (RowStatus.PENDING, RowStatus.FAILED)
 # Copied when a run is re-run with the same settings.
@@ -68,6 +70,7 @@ class _Job:
     earlier_seconds: float = 0.0  # time the run spent running before this start
     pool: Pool | None = None
     halt_request: tuple[RunStatus, str, float | None] | None = None
+    waits_base: dict[str, int] = field(default_factory=dict)  # 429s per model before this start
     done_event: threading.Event = field(default_factory=threading.Event)
 
 
@@ -318,7 +321,14 @@ class Engine:
         if resend_failed:  # failed cells are sent again: each arm's and step's count starts over too
             for figures in (*progress.arms.values(), *progress.steps.values()):
                 figures.failed = 0
-        return _Job(run.id, conns, progress, progress_base=progress.done, earlier_seconds=run.active_seconds or 0.0)
+        return _Job(
+            run.id,
+            conns,
+            progress,
+            progress_base=progress.done,
+            earlier_seconds=run.active_seconds or 0.0,
+            waits_base={name: f.rate_limited for name, f in progress.arms.items()},
+        )
 
     def _ledger_progress(self, run: Run, counts: Any) -> Progress:
         plan = Plan.of(run)
@@ -327,7 +337,12 @@ class Engine:
             for p in self.db.cell_figures(run.id)
             if p.step < len(plan.steps) and p.arm < len(plan.arms)
         ]
-        return Progress.from_ledger(run, counts, parts)
+        progress = Progress.from_ledger(run, counts, parts)
+        for name, waits in (run.params.get(RATE_LIMITED) or {}).items():  # 429s are kept per model
+            if name in progress.arms:
+                progress.arms[name].rate_limited = waits
+                progress.rate_limited += waits
+        return progress
 
     def resume(self, run_id: int, conn: Connections) -> None:
         self.start(run_id, conn, statuses=RESUMED)
@@ -588,6 +603,9 @@ class Engine:
         await job.pool.halt(status, control.stop_reason or f"The run is {status} in the ledger.")
 
     async def _finish(self, job: _Job, final: RunStatus, reason: str | None) -> None:
+        waits = {name: f.rate_limited for name, f in job.progress.arms.items()}
+        if any(n > job.waits_base.get(name, 0) for name, n in waits.items()):
+            await self._db(self.db.update_params, job.run_id, {RATE_LIMITED: waits})
         counts = await self._db(self.db.refresh_run_counts, job.run_id)
         if final == RunStatus.COMPLETED and counts.pending:
             final = RunStatus.INTERRUPTED

@@ -14,8 +14,8 @@ from handai_engine.progress import Figures
 
 
 def figures_table(parts: Mapping[str, Figures], what: str, *, live: bool) -> pd.DataFrame:
-    """One row per arm or step, in the plan's order. Rate-limit pauses are counted by the process
-    that runs the job (the ledger does not keep them per model); mean latency comes from the ledger."""
+    """One row per arm or step, in the plan's order. Rate-limit pauses (429s) are counted live and
+    kept per model when a job ends; mean latency comes from the ledger, once the run has stopped."""
     table = pd.DataFrame(
         [
             {
@@ -34,7 +34,7 @@ def figures_table(parts: Mapping[str, Figures], what: str, *, live: bool) -> pd.
             for name, f in parts.items()
         ]
     )
-    return table.drop(columns=["mean latency (ms)"] if live else ["429s"], errors="ignore")
+    return table.drop(columns=["mean latency (ms)"], errors="ignore") if live else table
 
 
 def parts_view(p: Progress) -> None:

@@ -260,6 +260,9 @@ def test_a_429_storm_on_one_arm_fails_no_row_and_does_not_slow_the_other(engine,
     assert (counts.succeeded, counts.failed, counts.pending) == (60, 0, 0)
     live = live_figures(engine, run_id)
     assert live.arms["limited"].rate_limited > 0 and live.arms["free"].rate_limited == 0
+    kept = engine.progress(run_id)  # from the ledger once the job is over: the 429s are kept per model
+    assert kept.arms["limited"].rate_limited == live.arms["limited"].rate_limited
+    assert kept.arms["free"].rate_limited == 0 and kept.rate_limited == live.arms["limited"].rate_limited
     # the free arm was never paused or slowed by the other arm's 429s (with one limiter for both,
     # it takes about half as long as the limited arm; on its own lane, a few hundredths of that)
     start = min(r.ts for r in [*limited, *free])
