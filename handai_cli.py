@@ -419,6 +419,11 @@ def cmd_runs(args: argparse.Namespace, db: Database, engine: Engine) -> int:
         )
         if value is not None
     }
+    arm_models = dict(spec.split("=", 1) for spec in args.arm_model or [] if "=" in spec)
+    if len(arm_models) != len(args.arm_model or []):
+        raise CliError("--arm-model takes NAME=MODEL, e.g. --arm-model gpt-4o-mini=gpt-4o.")
+    if arm_models:
+        changes["arms"] = {name: {"model": model} for name, model in arm_models.items()}
     if changes:  # recorded on the run and in its log before anything is sent
         engine.update_settings(run.id, **changes)
         run = db.get_run(run.id)
@@ -538,6 +543,12 @@ def build_parser() -> argparse.ArgumentParser:
         rr.add_argument("--base-url", help="send them to this endpoint instead, e.g. after a wrong URL (recorded)")
         rr.add_argument("--prompt", help="a changed instruction for the remaining rows (recorded)")
         rr.add_argument("--concurrency", type=int, help="calls in flight at once")
+        rr.add_argument(
+            "--arm-model",
+            action="append",
+            metavar="NAME=MODEL",
+            help="a run of several models: send NAME's cells to MODEL instead (recorded; repeat)",
+        )
     for name, what in (("stop", "stop a run, whichever process runs it"), ("pause", "pause a run (resumable)")):
         rc = rs.add_parser(name, help=what)
         rc.add_argument("run_id", type=int)

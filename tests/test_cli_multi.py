@@ -165,3 +165,33 @@ def test_a_killed_three_model_run_with_a_judge_resumes_sending_each_cell_once(ll
     twice = {k: n for k, n in per_cell.items() if n > 1}
     assert sum(n - 1 for n in per_cell.values()) <= 2 * 4 + 2, (at_kill, len(twice))
     assert len(df) == len(ROWS) and df["decided_by"].eq("judge").all()
+
+
+def test_a_compare_run_on_a_dead_url_is_retried_at_the_right_one_with_a_changed_model(llm, env, src, tmp_path):
+    dead = "http://127.0.0.1:9/v1"
+    args = [
+        "compare",
+        str(src),
+        "--prompt",
+        "Sentiment?",
+        "--columns",
+        "text",
+        "--base-url",
+        dead,
+        "--max-retries",
+        "0",
+    ]
+    first = cli(
+        [*args, "--model", "custom:fake-small", "--model", "custom:fake-alt", "-o", str(tmp_path / "a.csv")], env
+    )
+    assert first.returncode == 1 and llm.requests() == []
+    out = tmp_path / "out.csv"
+    fixed = ["--base-url", llm.url, "--arm-model", "fake-alt=fake-contrarian"]
+    done = cli(["runs", "retry-failed", "1", *fixed, "--output", str(out)], env)
+    assert done.returncode == 0, done.stderr
+    assert Counter(r.model for r in llm.requests()) == {"fake-small": len(ROWS), "fake-contrarian": len(ROWS)}
+    df = read_table(out).df
+    assert (df["fake-alt_status"] == "succeeded").all()  # the column keeps the arm's name
+    assert df["fake-alt"].str.startswith("Contrary reply to:").all()
+    bad = cli(["runs", "resume", "1", "--arm-model", "nobody=x"], env)
+    assert bad.returncode == 2 and "No model named nobody" in bad.stderr
