@@ -534,6 +534,7 @@ class Engine:
                 record=writer.put,
                 progress=job.progress,
                 use_cache=settings.use_cache,
+                backlog=writer.queue.qsize,
                 page_rows=self.page_rows,
             )
             job.pool = pool

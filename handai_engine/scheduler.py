@@ -23,6 +23,10 @@ from .progress import Progress
 
 Cell = tuple[int, int, int]  # (step, arm, sample)
 PAGE_ROWS = 1000
+# Outcomes waiting for the ledger writer beyond which no new page is pulled: when the writer falls
+# behind (a big ledger, a busy disk), the run slows down instead of piling outcomes up in memory.
+MAX_BACKLOG = 5000
+BACKLOG_WAIT = 0.05
 
 
 @dataclass(slots=True)
@@ -65,6 +69,7 @@ class Scheduler:
         record: Callable[[RowOutcome], None],
         progress: Progress,
         use_cache: bool,
+        backlog: Callable[[], int] = lambda: 0,
         page_rows: int = PAGE_ROWS,
     ) -> None:
         self.plan = plan
@@ -76,6 +81,7 @@ class Scheduler:
         self.record = record
         self.progress = progress
         self.use_cache = use_cache
+        self.backlog = backlog
         self.page_rows = page_rows
         self.active: dict[int, RowTask] = {}
         self.cursor = -1
@@ -93,6 +99,9 @@ class Scheduler:
         the pool has halted."""
         while not self.halted:
             if not self.exhausted and len(self.active) < self.page_rows:
+                if self.backlog() > MAX_BACKLOG:
+                    await asyncio.sleep(BACKLOG_WAIT)
+                    continue
                 await self._next_page()
                 continue
             if self.exhausted and not self.active:
@@ -165,7 +174,7 @@ class Scheduler:
                 names = ", ".join(f"'{self.plan.steps[d].name}'" for d in skipped)
                 self._settle(task, open_cells, RowStatus.SKIPPED, f"Skipped: step {names} was skipped for this row.")
             elif step.run_if and not evaluate(step.run_if, scope):
-                self._settle(task, open_cells, RowStatus.SKIPPED, f"Skipped: run_if is not true ({step.run_if}).")
+                self._settle(task, open_cells, RowStatus.SKIPPED, skip_reason(step.run_if, scope))
             else:
                 calls.extend(self._calls(task, si, open_cells, scope))
         if task.finished:
@@ -227,3 +236,9 @@ class Scheduler:
                 )
             )
             self.progress.settled(self.plan.steps[cell[0]].name, self.plan.arms[cell[1]].name, status, kind)
+
+
+def skip_reason(run_if: str, scope: dict[str, Any]) -> str:
+    if scope.get(AGREED) is True:  # a judge where the answers agreed
+        return "Skipped: the answers agreed, so no judge was needed."
+    return f"Skipped: run_if is not true ({run_if})."

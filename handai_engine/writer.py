@@ -11,7 +11,7 @@ from typing import Any
 
 from handai_db import RowOutcome, RunControl
 
-WRITE_BATCH = 200
+WRITE_BATCH = 500
 WRITE_INTERVAL = 0.02  # short: a reply received but not yet written is lost to a SIGKILL
 CONTROL_INTERVAL = 1.0
 HEARTBEAT_INTERVAL = 5.0

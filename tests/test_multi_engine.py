@@ -524,7 +524,7 @@ def test_the_judge_sees_every_answer_and_runs_only_where_coders_disagree(engine,
             assert verdict.status == "succeeded" and verdict.request == judged(users[row])
         else:
             assert (verdict.status, verdict.attempts) == ("skipped", 0)
-            assert verdict.error_message == "Skipped: run_if is not true (not agreed)."
+            assert verdict.error_message == "Skipped: the answers agreed, so no judge was needed."
 
     run = db.get_run(run_id)
     table = table_for(run)
