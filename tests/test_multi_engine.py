@@ -18,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import handai_engine.scheduler as scheduler_module
+import handai_engine.writer as writer_module
 from handai_db import Database, RowOutcome, RowStatus, RunStatus
 from handai_engine import Arm, Engine, Plan, PlanError, RunSettings, Step
 from providers import Connection
@@ -701,6 +703,43 @@ def test_a_long_two_arm_run_is_pulled_page_by_page_and_every_cell_runs_once(llm,
         assert all(len(indexes) == page for _, _, indexes in db.pages[:-2])
         assert db.pages[-1][2] == [] and len(db.pages) == -(-n // page) + 1
         assert [after for after, _, _ in db.pages] == [-1, *(ix[-1] for _, _, ix in db.pages[:-1])]
+    finally:
+        engine.shutdown()
+        db.close()
+
+
+class SlowLedger(PagingDatabase):
+    """A ledger whose writes are slow (a big file, a busy disk): it notes how many outcomes were
+    waiting for the writer each time the engine pulled a page."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.runner: Engine | None = None
+        self.waiting_at_pull: list[int] = []
+
+    def record_results(self, run_id, outcomes):
+        time.sleep(0.05)
+        return super().record_results(run_id, outcomes)
+
+    def rows_to_run(self, run_id, statuses, after, limit):
+        job = self.runner._jobs[run_id] if self.runner else None
+        self.waiting_at_pull.append(job.pool.writer.queue.qsize() if job and job.pool else 0)
+        return super().rows_to_run(run_id, statuses, after, limit)
+
+
+def test_a_slow_ledger_slows_the_run_instead_of_piling_outcomes_up(llm, tmp_path, monkeypatch):
+    monkeypatch.setattr(scheduler_module, "MAX_BACKLOG", 20)
+    monkeypatch.setattr(writer_module, "WRITE_BATCH", 5)
+    db = SlowLedger(f"sqlite:///{tmp_path / 'slow.db'}")
+    engine = db.runner = Engine(db, page_rows=8)
+    try:
+        rows = [f"s{i}" for i in range(200)]
+        plan = compare_plan([("custom", "fake-small"), ("custom", "fake-alt")], instruction="Echo.")
+        run_id = run_plan(engine, pd.DataFrame({"text": rows}), plan, custom(llm), concurrency=16)
+        assert db.run_counts(run_id).succeeded == 2 * len(rows)
+        assert len(llm.requests()) == 2 * len(rows)
+        # without the check a page is pulled whatever the writer's queue holds, and it grows page by page
+        assert max(db.waiting_at_pull) <= 20 + 2 * 8, db.waiting_at_pull
     finally:
         engine.shutdown()
         db.close()
