@@ -328,13 +328,7 @@ def cmd_compare(args: argparse.Namespace, db: Database, engine: Engine) -> int:
     plan = compare_plan(
         models,
         instruction=args.prompt,
-        columns=_columns(args),
-        row_template=args.template,
-        output_schema=_schema(args),
-        json_mode=args.json,
-        temperature=args.temperature,
-        max_tokens=args.max_tokens,
-        endpoints=_endpoints(conns),
+        **_task(args, conns),
     )
     return _run_plan(args, db, engine, plan, conns)
 
@@ -350,13 +344,7 @@ def cmd_consensus(args: argparse.Namespace, db: Database, engine: Engine) -> int
         samples=args.samples,
         judge=judge,
         judge_always=args.judge_always,
-        columns=_columns(args),
-        row_template=args.template,
-        output_schema=_schema(args),
-        json_mode=args.json,
-        temperature=args.temperature,
-        max_tokens=args.max_tokens,
-        endpoints=_endpoints(conns),
+        **_task(args, conns),
     )
     return _run_plan(args, db, engine, plan, conns)
 
@@ -377,6 +365,19 @@ def cmd_pipeline(args: argparse.Namespace, db: Database, engine: Engine) -> int:
     if args.temperature is not None:
         spec["temperature"] = args.temperature
     return _run_plan(args, db, engine, pipeline_plan(spec, endpoints=_endpoints(conns)), conns)
+
+
+def _task(args: argparse.Namespace, conns: dict[str, Connection]) -> dict[str, Any]:
+    """What compare and consensus share: what each row sends, the reply's shape, the parameters."""
+    return {
+        "columns": _columns(args),
+        "row_template": args.template,
+        "output_schema": _schema(args),
+        "json_mode": args.json,
+        "temperature": args.temperature,
+        "max_tokens": args.max_tokens,
+        "endpoints": _endpoints(conns),
+    }
 
 
 def _columns(args: argparse.Namespace) -> list[str]:
