@@ -1,0 +1,138 @@
+"""The report as files: a CSV with one row per figure, and a Markdown page a reader can follow."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from handai_io import export_bytes
+
+if TYPE_CHECKING:
+    from research.stats.figure import Figure
+    from research.stats.report import Report
+
+HOW_TO_READ = (
+    "Alpha, kappa and AC1 are 1 for perfect agreement and 0 for agreement no better than chance; below 0 is "
+    "worse than chance. Krippendorff (2004) suggests relying on data with alpha >= 0.800 and drawing only "
+    "tentative conclusions from 0.667 <= alpha < 0.800. Percent agreement is not corrected for chance. "
+    "An 'undefined' figure could not be computed from these data; its reason is given, never a 0 or 1."
+)
+
+
+CSV_COLUMNS = [
+    "scope",
+    "raters",
+    "statistic",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n_units",
+    "n_ratings",
+    "definition",
+    "missing",
+    "undefined",
+    "ci_method",
+]
+
+
+def number(value: float | None, digits: int = 3) -> str:
+    return "undefined" if value is None else f"{value:.{digits}f}"
+
+
+def ci_text(f: Figure) -> str:
+    return f"[{f.ci[0]:.3f}, {f.ci[1]:.3f}]" if f.ci else ""
+
+
+def report_table(report: Report) -> pd.DataFrame:
+    """One row per figure, in the CSV's columns; an undefined figure has an empty value and its reason."""
+    rows = []
+    for row in report.rows():
+        f = row.figure
+        ci_low, ci_high = f.ci if f.ci else (None, None)
+        cells = [row.scope, row.raters, row.statistic, f.value, ci_low, ci_high, f.n_units, f.n_ratings]
+        rows.append([*cells, f.definition, f.missing, f.undefined or "", f.ci_method or ""])
+    return pd.DataFrame(rows, columns=CSV_COLUMNS)
+
+
+def report_csv(report: Report) -> bytes:
+    """UTF-8 with a BOM (Excel), spreadsheet formulas neutralised, as every Handai CSV export."""
+    return export_bytes(report_table(report), "csv", guard=True)
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[object]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+
+
+def _value(f: Figure) -> str:
+    return number(f.value) if f.value is not None else f"undefined: {f.undefined}"
+
+
+def report_markdown(report: Report) -> str:
+    s = report.settings
+    out = ["# Reliability report", "", "## Settings", ""]
+    out += [f"- {key}: {value if value not in (None, [], {}) else '—'}" for key, value in s.items()]
+    out += ["", "## How to read", "", HOW_TO_READ, ""]
+    out += ["## Figures", ""]
+    rows = [
+        [r.scope, r.raters, r.figure.name, _value(r.figure), ci_text(r.figure), r.figure.n_units, r.figure.n_ratings]
+        for r in report.rows()
+    ]
+    out += _table(["scope", "raters", "figure", "value", "95% CI", "n units", "n ratings"], rows)
+    out += ["", "## Definitions and missing data", ""]
+    seen: set[str] = set()
+    for r in report.rows():
+        key = r.figure.name + r.figure.definition
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(f"- **{r.figure.name}**: {r.figure.definition} Missing data: {r.figure.missing}")
+        if r.figure.ci_method:
+            out.append(f"  Confidence interval: {r.figure.ci_method}")
+    for rater, g in report.gold.items():
+        out += ["", f"## Gold labels: {rater}", ""]
+        out.append(
+            f"{g.n_units} gold-labelled units; {g.invalid} off-label answers (invalid), {g.missing} missing answers."
+        )
+        out.append("")
+        code_rows = [[c.code, number(c.precision), number(c.recall), number(c.f1), c.support] for c in g.per_code]
+        out += _table(["code", "precision", "recall", "F1", "support"], code_rows)
+        out += ["", "Confusion matrix (rows: gold, columns: answer):", ""]
+        matrix = g.confusion
+        out += _table(
+            ["gold \\ answer", *map(str, matrix.columns)], [[i, *matrix.loc[i].tolist()] for i in matrix.index]
+        )
+    return "\n".join(out) + "\n"
+
+
+def report_text(report: Report) -> str:
+    """A plain-text table of every figure for a terminal, its definitions numbered underneath."""
+    notes: dict[str, int] = {}
+    table = [["scope", "raters", "figure", "value", "95% CI", "n units", "n ratings", "def."]]
+    for r in report.rows():
+        f = r.figure
+        note = notes.setdefault(f"{f.definition} Missing data: {f.missing}", len(notes) + 1)
+        value = number(f.value) if f.value is not None else "undefined*"
+        table.append([r.scope, r.raters, f.name, value, ci_text(f), str(f.n_units), str(f.n_ratings), f"[{note}]"])
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    undefined = [(r, r.figure) for r in report.rows() if r.figure.value is None]
+    if undefined:
+        lines += ["", "* undefined:"] + [f"  {r.scope} {r.raters} {f.name}: {f.undefined}" for r, f in undefined]
+    for rater, g in report.gold.items():
+        lines += ["", f"Gold labels, {rater}: {g.n_units} units, {g.invalid} off-label, {g.missing} missing answers"]
+        lines += [
+            f"  {c.code}: precision {number(c.precision)}, recall {number(c.recall)}, "
+            f"F1 {number(c.f1)}, support {c.support}"
+            for c in g.per_code
+        ]
+    lines += ["", "Definitions:"] + [f"[{n}] {text}" for text, n in notes.items()]
+    cis = {f.ci_method for r in report.rows() if (f := r.figure).ci_method}
+    lines += [f"95% CI: {method}" for method in sorted(cis)]
+    return "\n".join(lines) + "\n"
