@@ -18,7 +18,8 @@ from typing import Any
 from handai_errors import ErrorKind, ReplyError
 
 MAX_JSON_STARTS = 32
-FIELD_TYPES = ("string", "integer", "number", "boolean", "array", "object", "category")
+FIELD_TYPES = ("string", "integer", "number", "boolean", "array", "object", "category", "categories")
+LABELLED = ("category", "categories")  # one label, or a list of labels (multi-label coding)
 # One pass over a template: `{{` and `}}` are literal braces, `{name}` is a column's value.
 TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}\"'\n:]+)\}")
 
@@ -140,7 +141,8 @@ def estimate_tokens(text: str) -> int:
 # -- output schemas ----------------------------------------------------------------------------
 def make_schema(fields: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Schema from UI rows like {"name": "score", "type": "integer", "description": "..."}; a
-    "category" field takes its allowed values from "labels" (a list, or text split on commas)."""
+    "category" field (one label) or a "categories" field (a list of labels) takes its allowed
+    values from "labels" (a list, or text split on commas)."""
     out: dict[str, dict[str, Any]] = {}
     for f in fields:
         name = str(f.get("name") or "").strip()
@@ -151,13 +153,13 @@ def make_schema(fields: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "type": kind if kind in FIELD_TYPES else "string",
             "description": str(f.get("description") or ""),
         }
-        if spec["type"] == "category":
+        if spec["type"] in LABELLED:
             labels = f.get("labels") or []
             if isinstance(labels, str):
                 labels = labels.split(",")
             spec["labels"] = list(dict.fromkeys(str(x).strip() for x in labels if str(x).strip()))
             if not spec["labels"]:
-                raise TemplateError(f"The category field '{name}' needs its labels (comma-separated).")
+                raise TemplateError(f"The {spec['type']} field '{name}' needs its labels (comma-separated).")
         out[name] = spec
     return {"fields": out}
 
@@ -169,9 +171,10 @@ def schema_instruction(schema: Mapping[str, Any]) -> str:
     described = []
     for k, v in fields.items():
         text = v.get("description") or ""
-        if v.get("type") == "category":
-            allowed = ", ".join(json.dumps(label, ensure_ascii=False) for label in v["labels"])
-            text = f"{text} Exactly one of: {allowed}.".strip()
+        if v.get("type") in LABELLED:
+            allowed = ", ".join(json.dumps(label, ensure_ascii=False) for label in v.get("labels") or [])
+            rule = "Exactly one of" if v["type"] == "category" else "A list of one or more of"
+            text = f"{text} {rule}: {allowed}.".strip()
         if text:
             described.append(f"- {k}: {text}")
     if described:
@@ -180,20 +183,23 @@ def schema_instruction(schema: Mapping[str, Any]) -> str:
 
 
 def _shown_type(spec: Mapping[str, Any]) -> str:
-    return "string" if spec.get("type") == "category" else str(spec.get("type", "string"))
+    return str(_JSON_TYPES.get(spec.get("type", "string"), spec.get("type", "string")))
 
 
-_JSON_TYPES = {"category": "string"}
+_JSON_TYPES = {"category": "string", "categories": "array"}
 
 
 def json_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """The output schema as JSON Schema, for providers that enforce one (categories as an enum)."""
+    """The output schema as JSON Schema, for providers that enforce one (a category as an enum,
+    a multi-label field as an array of that enum)."""
     properties: dict[str, Any] = {}
     for name, spec in schema.get("fields", {}).items():
         kind = spec.get("type", "string")
         prop: dict[str, Any] = {"type": _JSON_TYPES.get(kind, kind)}
         if kind == "category":
             prop["enum"] = list(spec["labels"])
+        elif kind == "categories":
+            prop["items"] = {"type": "string", "enum": list(spec["labels"])}
         if spec.get("description"):
             prop["description"] = spec["description"]
         properties[name] = prop
@@ -201,12 +207,18 @@ def json_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def off_list(parsed: Mapping[str, Any], schema: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Category fields whose value is not one of the labels: kept in the row, and flagged."""
+    """Category fields whose value is not one of the labels: kept in the row, and flagged. For a
+    multi-label field the flag is the list of its answers that are not labels."""
     flags: dict[str, Any] = {}
     for name, spec in ((schema or {}).get("fields") or {}).items():
         value = parsed.get(name)
-        if spec.get("type") == "category" and value is not None and value not in spec["labels"]:
+        labels = spec.get("labels") or []
+        if spec.get("type") == "category" and value is not None and value not in labels:
             flags[name] = value
+        elif spec.get("type") == "categories" and value is not None:
+            off = [v for v in value if v not in labels] if isinstance(value, list) else [value]
+            if off:
+                flags[name] = off
     return flags
 
 
@@ -218,7 +230,11 @@ def describe_flags(flags: Mapping[str, Any] | None, schema: Mapping[str, Any] | 
     parts = []
     for name, value in flags.items():
         labels = ", ".join(fields.get(name, {}).get("labels", []))
-        parts.append(f"{name}: {json.dumps(value, ensure_ascii=False)} is not one of {labels}")
+        if isinstance(value, list):
+            shown = ", ".join(json.dumps(v, ensure_ascii=False) for v in value)
+            parts.append(f"{name}: {shown} {'is' if len(value) == 1 else 'are'} not among {labels}")
+        else:
+            parts.append(f"{name}: {json.dumps(value, ensure_ascii=False)} is not one of {labels}")
     return "; ".join(parts)
 
 
@@ -341,12 +357,38 @@ def parse_reply(text: str | None, *, structured: bool, schema: Mapping[str, Any]
 
 def _field_value(value: Any, spec: Mapping[str, Any]) -> Any:
     """Coerced to the field's type; a category answered in another case or with spaces around it
-    is the label itself ("Positive " is "positive"), anything else stays as the model said it."""
-    value = coerce(value, spec.get("type", "string"))
-    if spec.get("type") == "category" and isinstance(value, str):
-        wanted = value.strip().casefold()
-        return next((label for label in spec["labels"] if label.casefold() == wanted), value)
+    is the label itself ("Positive " is "positive"), anything else stays as the model said it.
+    A multi-label field is a list: a text reply ("a; b", "a, b") or a single label becomes one,
+    each item brought to its label the same way, repeats dropped."""
+    kind = spec.get("type", "string")
+    value = coerce(value, kind)
+    labels = spec.get("labels") or []
+    if kind == "category" and isinstance(value, str):
+        return label_for(value, labels)
+    if kind == "categories" and value is not None:
+        items = split_labels(value, labels) if isinstance(value, str) else value if isinstance(value, list) else [value]
+        chosen = [label_for(v, labels) if isinstance(v, str) else v for v in items]
+        unique = [v for i, v in enumerate(chosen) if v not in chosen[:i]]
+        return [v for v in unique if not (isinstance(v, str) and not v.strip())]
     return value
+
+
+def _label_key(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def label_for(value: str, labels: Sequence[str]) -> str:
+    """The label a reply means ("Positive " is "positive"), or the reply as the model said it."""
+    wanted = _label_key(value)
+    return next((label for label in labels if _label_key(label) == wanted), value)
+
+
+def split_labels(text: str, labels: Sequence[str] = ()) -> list[str]:
+    """A multi-label answer given as text: one label as is, else split on ";", newlines or ","."""
+    if _label_key(text) in {_label_key(label) for label in labels}:
+        return [text]
+    separator = ";" if ";" in text else "\n" if "\n" in text else ","
+    return [part.strip() for part in text.split(separator) if part.strip()]
 
 
 # -- generation --------------------------------------------------------------------------------

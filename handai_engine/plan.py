@@ -63,6 +63,7 @@ class Step:
     run_if: str | None = None
     after: tuple[str, ...] | None = None
     judge_of: str | None = None
+    compare_on: tuple[str, ...] = ()  # the fields answers agree on (a codebook's code); default all
 
     @property
     def structured(self) -> bool:
@@ -71,6 +72,11 @@ class Step:
     @property
     def fields(self) -> list[str]:
         return list((self.output_schema or {}).get("fields") or {})
+
+    @property
+    def agreement_fields(self) -> list[str]:
+        """Two answers agree when these fields match: a coder's rationale may differ, its code not."""
+        return list(self.compare_on) or self.fields
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,7 @@ class Plan:
     arms: tuple[Arm, ...]
     steps: tuple[Step, ...]
     sent: dict[str, Sent] = field(default_factory=dict)  # "step/arm" -> what is sent
+    codebook: dict[str, Any] | None = None  # {"ref": {id, name, version}, "content": the codebook applied}
 
     # -- shape ----------------------------------------------------------------------------------
     def arm(self, name: str) -> Arm:
@@ -192,8 +199,12 @@ class Plan:
         return {
             "tool": self.tool,
             "arms": [asdict(a) for a in self.arms],
-            "steps": [{**asdict(s), "arms": list(s.arms), "columns": list(s.columns)} for s in self.steps],
+            "steps": [
+                {**asdict(s), "arms": list(s.arms), "columns": list(s.columns), "compare_on": list(s.compare_on)}
+                for s in self.steps
+            ],
             "sent": {k: asdict(v) for k, v in self.sent.items()},
+            "codebook": self.codebook,
         }
 
     @classmethod
@@ -205,13 +216,14 @@ class Plan:
                     **s,
                     "arms": tuple(s["arms"]),
                     "columns": tuple(s.get("columns") or ()),
+                    "compare_on": tuple(s.get("compare_on") or ()),
                     "after": None if s.get("after") is None else tuple(s["after"]),
                 }
             )
             for s in record["steps"]
         )
         sent = {k: Sent(**v) for k, v in (record.get("sent") or {}).items()}
-        return cls(str(record.get("tool") or "pipeline"), arms, steps, sent)
+        return cls(str(record.get("tool") or "pipeline"), arms, steps, sent, record.get("codebook"))
 
     @classmethod
     def of(cls, run: Run) -> Plan:

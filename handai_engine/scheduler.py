@@ -217,7 +217,7 @@ class Scheduler:
             j = self.plan.step_index(judged)
             answers = [task.parsed[c] for c in self.step_cells[j] if task.status[c] == RowStatus.SUCCEEDED]
             scope[ANSWERS] = "\n".join(f"Answer {n}: {answer_text(a)}" for n, a in enumerate(answers, 1))
-            scope[AGREED] = all_agree(answers, self.plan.steps[j].fields)
+            scope[AGREED] = all_agree(answers, self.plan.steps[j].agreement_fields)
         return scope
 
     def _settle(

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from handai_prompts import FIELD_TYPES, TemplateError, make_schema
+from handai_prompts import FIELD_TYPES, LABELLED, TemplateError, make_schema
 
 COLUMNS = ("name", "type", "description", "labels")
 
@@ -59,7 +59,9 @@ def schema_rows(schema: dict[str, Any] | None) -> list[dict[str, str]]:
         rows.append(
             {
                 "name": str(name),
-                "type": "category" if labels else str(spec.get("type") or "string"),
+                "type": (spec.get("type") if spec.get("type") in LABELLED else "category")
+                if labels
+                else str(spec.get("type") or "string"),
                 "description": str(spec.get("description") or ""),
                 "labels": ", ".join(map(str, labels)),
             }

@@ -29,6 +29,8 @@ def compare_plan(
     temperature: float | None = None,
     max_tokens: int | None = None,
     endpoints: dict[str, dict[str, Any]] | None = None,
+    compare_on: Sequence[str] = (),
+    codebook: dict[str, Any] | None = None,
 ) -> Plan:
     if not MIN_MODELS <= len(models) <= MAX_MODELS:
         raise PlanError(f"Compare takes {MIN_MODELS} to {MAX_MODELS} models; {len(models)} chosen.")
@@ -41,12 +43,13 @@ def compare_plan(
         columns=tuple(columns),
         output_schema=output_schema,
         json_mode=json_mode,
+        compare_on=tuple(compare_on),
     )
-    return Plan("compare", tuple(arms), (step,))
+    return Plan("compare", tuple(arms), (step,), codebook=codebook)
 
 
 def compare_table(plan: Plan, input_columns: Sequence[str]) -> WideTable:
-    fields = plan.steps[0].fields
+    fields = plan.steps[0].agreement_fields
     cells = plan.cells()
 
     def extra(by_cell: dict[Any, Any]) -> dict[str, Any]:
@@ -58,7 +61,7 @@ def compare_table(plan: Plan, input_columns: Sequence[str]) -> WideTable:
 
 def compare_agreement(db: Database, run: Run, plan: Plan) -> Agreement:
     """Percent agreement between the models over the whole run, streamed from the ledger."""
-    fields = plan.steps[0].fields
+    fields = plan.steps[0].agreement_fields
     cells = plan.cells()
     ratings: dict[str, list[str | None]] = {plan.arms[c[1]].name: [] for c in cells}
     for _, _, results in db.iter_rows(run.id):

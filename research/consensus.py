@@ -42,8 +42,11 @@ def consensus_plan(
     temperature: float | None = None,
     max_tokens: int | None = None,
     endpoints: dict[str, dict[str, Any]] | None = None,
+    compare_on: Sequence[str] = (),
+    codebook: dict[str, Any] | None = None,
 ) -> Plan:
-    """Coders are several models, or one model asked `samples` times (temperature > 0)."""
+    """Coders are several models, or one model asked `samples` times (temperature > 0). With
+    `compare_on` (a codebook's code field) coders agree when those fields match."""
     count = len(coders) * samples
     if not MIN_CODERS <= count <= MAX_CODERS:
         raise PlanError(f"Consensus takes {MIN_CODERS} to {MAX_CODERS} coders (models x samples); {count} chosen.")
@@ -57,6 +60,7 @@ def consensus_plan(
             columns=tuple(columns),
             output_schema=output_schema,
             json_mode=json_mode,
+            compare_on=tuple(compare_on),
         )
     ]
     if judge is not None:
@@ -77,15 +81,17 @@ def consensus_plan(
                 output_schema={"fields": fields},
                 run_if=None if judge_always else "not agreed",
                 judge_of=CODERS,
+                compare_on=tuple(compare_on),
             )
         )
-    return Plan("consensus", tuple(arms), tuple(steps))
+    return Plan("consensus", tuple(arms), tuple(steps), codebook=codebook)
 
 
 def consensus_table(plan: Plan, input_columns: Sequence[str]) -> WideTable:
     coder_cells = [c for c in plan.cells() if c[0] == 0]
     judge_cells = [c for c in plan.cells() if c[0] == 1]
     fields = plan.steps[0].fields
+    compared = plan.steps[0].agreement_fields
 
     def names(cell: tuple[int, int, int]) -> str:
         if cell[0] == 1:
@@ -96,7 +102,7 @@ def consensus_table(plan: Plan, input_columns: Sequence[str]) -> WideTable:
     def extra(by_cell: dict[Any, Any]) -> dict[str, Any]:
         coders = [by_cell.get(c) for c in coder_cells]
         judge = by_cell.get(judge_cells[0]) if judge_cells else None
-        return decide(coders, judge, fields)
+        return decide(coders, judge, fields, compared)
 
     consensus_columns = [f"consensus.{f}" for f in fields] if len(fields) > 1 else ["consensus"]
     return WideTable(
@@ -104,10 +110,11 @@ def consensus_table(plan: Plan, input_columns: Sequence[str]) -> WideTable:
     )
 
 
-def decide(coders: Sequence[Any], judge: Any, fields: Sequence[str]) -> dict[str, Any]:
-    """The final answer of a row: unanimous, else the judge's, else a strict majority."""
+def decide(coders: Sequence[Any], judge: Any, fields: Sequence[str], compared: Sequence[str] = ()) -> dict[str, Any]:
+    """The final answer of a row: unanimous, else the judge's, else a strict majority; answers
+    agree on the `compared` fields (default: every field)."""
     answers = [c.parsed if c is not None and c.status == RowStatus.SUCCEEDED else None for c in coders]
-    keys = [answer_key(a, fields) for a in answers]
+    keys = [answer_key(a, compared or fields) for a in answers]
     answered = [(k, a) for k, a in zip(keys, answers, strict=True) if k is not None]
     agreed = bool(answered) and len(answered) == len(keys) and len({k for k, _ in answered}) == 1
     reason = None

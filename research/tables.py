@@ -17,6 +17,7 @@ from handai_engine.answers import answer_value
 
 Cell = tuple[int, int, int]
 Extra = Callable[[dict[Cell, Any]], dict[str, Any]]
+RowExtra = Callable[[dict[str, Any], dict[Cell, Any]], dict[str, Any]]  # (input row, cells) -> columns
 
 
 def cell_name(plan: Plan, cell: Cell) -> str:
@@ -61,6 +62,7 @@ class WideTable:
     names: Callable[[Cell], str] | None = None
     hidden: tuple[Cell, ...] = ()  # cells whose answers the extra columns already show
     extras_last: bool = False  # after the status columns (Compare's `all_agree`)
+    row_extra: RowExtra | None = None  # like `extra`, for columns that also read the input row
 
     @property
     def cells(self) -> list[Cell]:
@@ -85,6 +87,8 @@ class WideTable:
             record[f"{self._name(cell)}_error"] = result.error_message if result is not None else None
         if self.extra is not None:
             record.update(self.extra(by_cell))
+        if self.row_extra is not None:
+            record.update(self.row_extra(input_row, by_cell))
         return record
 
     def _name(self, cell: Cell) -> str:

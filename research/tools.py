@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from handai_db import Run
 from handai_engine import Plan
 
+from .coder import coder_table
 from .compare import compare_table
 from .consensus import consensus_table
 from .pipeline import pipeline_table
@@ -27,8 +28,11 @@ TOOLS: dict[str, Tool] = {
     t.kind: t
     for t in (
         Tool("compare", "Compare models", "pages/compare.py", compare_table),
+        Tool("coder", "Qualitative coder", "pages/coder.py", coder_table),
         Tool("consensus", "Consensus", "pages/consensus.py", consensus_table),
         Tool("pipeline", "Pipeline", "pages/pipeline.py", pipeline_table),
+        Tool("codebook_themes", "Codebook generator: themes", "pages/codebooks.py", pipeline_table),
+        Tool("codebook_consolidate", "Codebook generator: codes", "pages/codebooks.py", pipeline_table),
     )
 }
 

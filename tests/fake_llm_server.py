@@ -15,16 +15,21 @@ Per-request markers, anywhere in the last user message:
     [[overloaded]]   529 overloaded_error              [[prose]]        200 with plain text even in JSON mode
     [[pick:fake-alt=negative]]   that model answers "negative": every enum field (or, with no enum,
                                  every string field), or the whole text reply; [[pick:negative]]
-                                 does it for every model
+                                 does it for every model. A list field (an array of enum items, or
+                                 any array when no enum is given) gets the value split on ";":
+                                 [[pick:price;quality]] answers ["price", "quality"]
 
 Models disagree, deterministically, so Compare / Consensus / Pipeline tests see real differences.
 A row's "odd third" is the rows whose user message has ``int(sha1(user)[:8], 16) % 3 == 0``
 (``odd_third(user)``); ``disagrees(model, user)`` says whether a model departs from the baseline:
 
     most models      the baseline: enum value ``labels[len(user) % n]``, string field "<key> of
-                     <message>", text "Reply to: <message>"
+                     <message>", text "Reply to: <message>"; an array of enum items (multi-label)
+                     gets that value, plus the next one ``labels[(len(user) + 1) % n]`` when the
+                     message's length is even (and n > 1)
     *-alt* models    (e.g. fake-alt) the baseline, except on odd-third rows: the next enum value
-                     ``labels[(len(user) + 1) % n]``, "<key> (alt) of <message>", "Alt reply to: ..."
+                     ``labels[(len(user) + 1) % n]`` (an array's values shift the same way),
+                     "<key> (alt) of <message>", "Alt reply to: ..."
     *contrarian*     (e.g. fake-contrarian) on every row: the next enum value, "<key> (contrary) of
                      <message>", "Contrary reply to: <message>" (a one-value enum cannot differ)
 
@@ -203,17 +208,36 @@ def json_reply(system: str, user: str, response_format: dict[str, Any] | None, m
     if response_format and response_format.get("type") == "json_schema":
         props = response_format.get("json_schema", {}).get("schema", {}).get("properties", {})
         enums = {k: v["enum"] for k, v in props.items() if v.get("enum")}
+        lists = {k: v["items"]["enum"] for k, v in props.items() if (v.get("items") or {}).get("enum")}
         schema = {k: v.get("type", "string") for k, v in props.items()}
-        if enums:  # a schema that lists the allowed values gets one of them, as a real provider's does
+        if enums or lists:  # a schema that lists the allowed values gets them, as a real provider's does
             reply = {key: _value_for(kind, key, user, i, model) for i, (key, kind) in enumerate(schema.items())}
             shift = 1 if disagrees(model, user) else 0
-            return reply | {k: forced or v[(len(user) + shift) % len(v)] for k, v in enums.items()}
+            reply |= {k: forced or v[(len(user) + shift) % len(v)] for k, v in enums.items()}
+            return reply | {k: _forced_list(forced) or _enum_list(v, user, shift) for k, v in lists.items()}
     if not schema:
         schema = _first_json_object(system)
     if not schema:
         return {"answer": forced or _text_reply(model, user), "length": len(user)}
     reply = {key: _value_for(kind, key, user, i, model) for i, (key, kind) in enumerate(schema.items())}
-    return {k: forced if forced and isinstance(v, str) else v for k, v in reply.items()}
+    if forced:
+        reply = {
+            k: forced if isinstance(v, str) else _forced_list(forced) if isinstance(v, list) else v
+            for k, v in reply.items()
+        }
+    return reply
+
+
+def _enum_list(labels: list[str], user: str, shift: int) -> list[str]:
+    """A multi-label answer: one allowed value, two when the message's length is even."""
+    first = (len(user) + shift) % len(labels)
+    if len(labels) > 1 and len(user) % 2 == 0:
+        return [labels[first], labels[(first + 1) % len(labels)]]
+    return [labels[first]]
+
+
+def _forced_list(forced: str | None) -> list[str] | None:
+    return [part.strip() for part in forced.split(";") if part.strip()] if forced else None
 
 
 def _text_reply(model: str, user: str) -> str:
