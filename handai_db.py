@@ -78,6 +78,15 @@ class RowStatus(StrEnum):
     SKIPPED = "skipped"  # a step's `run_if` did not hold for the row: nothing sent, nothing spent
 
 
+class RatingKind(StrEnum):
+    """Where a rating that is not a model's cell came from."""
+
+    HUMAN = "human"  # imported from a coder's column, or coded by hand in the app
+    ADJUDICATED = "adjudicated"  # a person settled a disagreement
+
+
+ADJUDICATED_RATER = "adjudicated"
+
 S = RunStatus
 # from → the statuses a run may move to. `running` is entered only by a process that claims the
 # run; a run that is no longer `running` is never written `completed` by its (late) owner.
@@ -234,6 +243,48 @@ class CacheEntry(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class CodebookRow(Base):
+    """A named codebook; its content lives in numbered, immutable versions."""
+
+    __tablename__ = "codebooks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CodebookVersion(Base):
+    """One saved state of a codebook (`research.codebook.Codebook.record()`), never edited: a run
+    that applied version 3 can always show exactly what version 3 said."""
+
+    __tablename__ = "codebook_versions"
+    __table_args__ = (Index("ix_codebook_version", "codebook_id", "version", unique=True),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    codebook_id: Mapped[int] = mapped_column(ForeignKey("codebooks.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    content: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    note: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(500), default="")
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Rating(Base):
+    """A rater's answer for one row of a run that is not a model's cell: an imported or hand-made
+    human code, or an adjudicated decision (who settled it, when, and why)."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (Index("ix_ratings_cell", "run_id", "row_index", "rater", unique=True),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    row_index: Mapped[int] = mapped_column(Integer)
+    rater: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20), default="human")  # RatingKind
+    value: Mapped[Any] = mapped_column(JSON)  # a label, a list of labels, or None (missing)
+    note: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str] = mapped_column(String(200), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 def _m0001_initial(conn: SAConnection) -> None:
     Base.metadata.create_all(conn)
 
@@ -273,6 +324,12 @@ def _m0005_cells(conn: SAConnection) -> None:
     conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN plan JSON")
 
 
+def _m0006_codebooks_and_ratings(conn: SAConnection) -> None:
+    """Versioned codebooks, and human codes and adjudicated decisions beside the model's cells."""
+    for model in (CodebookRow, CodebookVersion, Rating):
+        model.__table__.create(conn, checkfirst=True)
+
+
 # Ordered, append-only: a new version appends ("000N_…", fn) and existing databases upgrade.
 MIGRATIONS: list[tuple[str, Callable[[SAConnection], None]]] = [
     ("0001_initial", _m0001_initial),
@@ -280,6 +337,7 @@ MIGRATIONS: list[tuple[str, Callable[[SAConnection], None]]] = [
     ("0003_stopped", _m0003_stopped),
     ("0004_active_time_and_flags", _m0004_active_time_and_flags),
     ("0005_cells", _m0005_cells),
+    ("0006_codebooks_and_ratings", _m0006_codebooks_and_ratings),
 ]
 
 
@@ -1068,6 +1126,152 @@ class Database:
         saved.pop(name, None)
         self.set_setting(INSTRUCTIONS_KEY, saved)
 
+    # -- codebooks ------------------------------------------------------------------------------
+    def save_codebook(
+        self, name: str, content: dict[str, Any], *, note: str = "", source: str = "", run_id: int | None = None
+    ) -> CodebookVersion:
+        """Save `content` as the next version of the codebook `name` (created on first save). An
+        unchanged codebook is not saved twice: its latest version is returned."""
+        name = name.strip()
+        if not name:
+            raise ValueError("A codebook needs a name.")
+        with self._write_lock, self.session() as s, s.begin():
+            book = s.scalar(select(CodebookRow).where(CodebookRow.name == name))
+            if book is None:
+                book = CodebookRow(name=name)
+                s.add(book)
+                s.flush()
+            latest = s.scalar(
+                select(CodebookVersion)
+                .where(CodebookVersion.codebook_id == book.id)
+                .order_by(CodebookVersion.version.desc())
+                .limit(1)
+            )
+            if latest is not None and latest.content == content:
+                return latest
+            version = CodebookVersion(
+                codebook_id=book.id,
+                version=(latest.version if latest else 0) + 1,
+                content=content,
+                note=note,
+                source=source,
+                run_id=run_id,
+            )
+            s.add(version)
+            s.flush()
+            return version
+
+    def list_codebooks(self) -> list[tuple[CodebookRow, CodebookVersion]]:
+        """Every codebook with its latest version, the most recently changed first."""
+        latest = (
+            select(CodebookVersion.codebook_id, func.max(CodebookVersion.version).label("v"))
+            .group_by(CodebookVersion.codebook_id)
+            .subquery()
+        )
+        stmt = (
+            select(CodebookRow, CodebookVersion)
+            .join(latest, latest.c.codebook_id == CodebookRow.id)
+            .join(
+                CodebookVersion,
+                (CodebookVersion.codebook_id == CodebookRow.id) & (CodebookVersion.version == latest.c.v),
+            )
+            .order_by(CodebookVersion.created_at.desc(), CodebookVersion.id.desc())
+        )
+        with self.session() as s:
+            return [(book, version) for book, version in s.execute(stmt).all()]
+
+    def codebook_versions(self, codebook_id: int) -> list[CodebookVersion]:
+        with self.session() as s:
+            stmt = (
+                select(CodebookVersion)
+                .where(CodebookVersion.codebook_id == codebook_id)
+                .order_by(CodebookVersion.version.desc())
+            )
+            return list(s.scalars(stmt))
+
+    def codebook_version(self, codebook_id: int, version: int | None = None) -> CodebookVersion | None:
+        """One version of a codebook; its latest when `version` is None."""
+        stmt = select(CodebookVersion).where(CodebookVersion.codebook_id == codebook_id)
+        if version is not None:
+            stmt = stmt.where(CodebookVersion.version == version)
+        with self.session() as s:
+            return s.scalar(stmt.order_by(CodebookVersion.version.desc()).limit(1))
+
+    def find_codebook(self, name: str) -> CodebookRow | None:
+        with self.session() as s:
+            return s.scalar(select(CodebookRow).where(CodebookRow.name == name.strip()))
+
+    def delete_codebook(self, codebook_id: int) -> None:
+        with self._write_lock, self.session() as s, s.begin():
+            s.execute(delete(CodebookVersion).where(CodebookVersion.codebook_id == codebook_id))
+            s.execute(delete(CodebookRow).where(CodebookRow.id == codebook_id))
+
+    # -- human codes and decisions --------------------------------------------------------------
+    def save_ratings(
+        self,
+        run_id: int,
+        rater: str,
+        values: dict[int, Any],
+        *,
+        kind: RatingKind = RatingKind.HUMAN,
+        author: str = "",
+        notes: dict[int, str] | None = None,
+    ) -> int:
+        """Write (or overwrite) one rater's answers for rows of a run: {row_index: value}. A value
+        of None is kept as an explicit "not coded" (missing), never turned into a code."""
+        rater = rater.strip()
+        if not rater:
+            raise ValueError("A rater needs a name.")
+        if self.get_run(run_id) is None:
+            raise KeyError(f"No run {run_id}")
+        now = utcnow()
+        rows = [
+            {
+                "run_id": run_id,
+                "row_index": int(index),
+                "rater": rater,
+                "kind": RatingKind(kind).value,
+                "value": value,
+                "note": (notes or {}).get(index, ""),
+                "author": author,
+                "updated_at": now,
+            }
+            for index, value in values.items()
+        ]
+        with self._write_lock, self.session() as s, s.begin():
+            s.execute(
+                delete(Rating).where(Rating.run_id == run_id, Rating.rater == rater, Rating.row_index.in_(list(values)))
+            )
+            for start in range(0, len(rows), 5000):
+                s.execute(insert(Rating), rows[start : start + 5000])
+        return len(rows)
+
+    def settle(self, run_id: int, row_index: int, value: Any, *, author: str, note: str = "") -> None:
+        """Record a person's decision on a disagreement (who, when, why), and log it."""
+        if not author.strip():
+            raise ValueError("Say who settled it: a decision needs a name.")
+        self.save_ratings(
+            run_id,
+            ADJUDICATED_RATER,
+            {row_index: value},
+            kind=RatingKind.ADJUDICATED,
+            author=author.strip(),
+            notes={row_index: note},
+        )
+        shown = json.dumps(value, ensure_ascii=False)
+        self.log(run_id, "info", f"Row {row_index + 1} settled as {shown} by {author.strip()}")
+
+    def ratings(self, run_id: int, kind: RatingKind | None = None) -> list[Rating]:
+        stmt = select(Rating).where(Rating.run_id == run_id)
+        if kind is not None:
+            stmt = stmt.where(Rating.kind == RatingKind(kind).value)
+        with self.session() as s:
+            return list(s.scalars(stmt.order_by(Rating.rater, Rating.row_index)))
+
+    def delete_ratings(self, run_id: int, rater: str) -> int:
+        with self._write_lock, self.session() as s, s.begin():
+            return s.execute(delete(Rating).where(Rating.run_id == run_id, Rating.rater == rater)).rowcount
+
     # -- statistics and export ------------------------------------------------------------------
     def run_stats(self) -> pd.DataFrame:
         """One row per run with the figures the History charts need."""
@@ -1205,6 +1409,11 @@ __all__ = [
     "Run",
     "Result",
     "SessionRow",
+    "CodebookRow",
+    "CodebookVersion",
+    "Rating",
+    "RatingKind",
+    "ADJUDICATED_RATER",
     "LogRow",
     "get_db",
     "default_url",
