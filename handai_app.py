@@ -14,6 +14,12 @@ pages = st.navigation(
             st.Page("pages/consensus.py", title="Consensus", icon=":material/how_to_vote:"),
             st.Page("pages/pipeline.py", title="Pipeline", icon=":material/account_tree:"),
         ],
+        "Qualitative coding": [
+            st.Page("pages/codebooks.py", title="Codebooks", icon=":material/menu_book:"),
+            st.Page("pages/coder.py", title="Qualitative coder", icon=":material/label:"),
+            st.Page("pages/reliability.py", title="Reliability", icon=":material/query_stats:"),
+            st.Page("pages/adjudicate.py", title="Adjudicate", icon=":material/gavel:"),
+        ],
         "Runs and settings": [
             st.Page("pages/history.py", title="History", icon=":material/history:"),
             st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),

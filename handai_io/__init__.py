@@ -28,11 +28,13 @@ The rooms, each with one job:
     frames         cells and names to the final frame
     export         CSV/XLSX/JSON/JSONL/Parquet exports; XLSX keeps text as text, CSV's formula guard
                    is a choice whose count ``guarded_cells`` gives; write_table
+    bundle         several files in one ZIP (a coded table with its reliability report)
 
 No Streamlit here: pages call these functions.
 """
 
 from handai_io.api import content_hash, list_sheets, read_table, sample_dataset
+from handai_io.bundle import zip_bundle
 from handai_io.export import (
     EXPORT_FORMATS,
     FORMULA_GUARD_HELP,
@@ -48,6 +50,7 @@ from handai_io.selection import RowSelection, select_rows
 from handai_io.sources import MAX_UPLOAD_BYTES, SUPPORTED_EXTENSIONS
 
 __all__ = [
+    "zip_bundle",
     "EXPORT_FORMATS",
     "FORMULA_GUARD_HELP",
     "MAX_UPLOAD_BYTES",

@@ -39,10 +39,26 @@ tool_summaries Compare's agreement, Consensus's decisions, Pipeline's flow, with
 cell_inspector one row's cells as recorded
 multi_results  table, summary, filters, downloads and inspector of such a run
 plan_load      such a run's plan loaded back into its page
+codebook_editor     saved codebooks and their versions, a file imported, the working copy edited and saved
+codebook_generator  a draft codebook generated from data in two runs (themes per chunk, then codes)
+
+For qualitative coding (Qualitative coder, Reliability, Adjudicate):
+codebook_pick  a saved codebook version and the coder's options (rationale, evidence)
+coded_runs     a coded run picked and read as units x raters
+coding_export  the coded table and its reliability report, together in one ZIP
+human_codes    human coders imported from a file or coding by hand, in the run's ledger
+reliability_settings  coders, level, label order and set, gold, bootstrap; the cached report
+adjudication_card     one disagreement: the row, every coder's answer and reason, the decision
 
 Nothing here speaks SQL or HTTP, or holds business rules; the engine, handai_db and providers do.
 """
 
+from .adjudication_card import adjudication_card
+from .codebook_editor import CODEBOOK_SOURCES, codebook_editor, codebook_import, codebook_picker, codebook_start
+from .codebook_generator import codebook_generator
+from .codebook_pick import ChosenCodebook, codebook_keys, codebook_pick, codebook_ref_text
+from .coded_runs import coded_run_pick
+from .coding_export import coded_downloads
 from .columns import column_label, labelled_template
 from .connections import (
     base_url_box,
@@ -57,14 +73,18 @@ from .connections import (
 from .consensus_form import coders_form, consensus_keys, judge_form
 from .controls import clone_run, models_text, run_controls, start_request, submit_run
 from .data_source import Data, data_keys, data_section
+from .downloads import downloads
 from .estimates import estimate_caption, generate_estimate_caption
 from .frame import frame
+from .human_codes import human_coders
 from .instructions import examples_editor, instruction_library
-from .model_picker import connection_problem, endpoints_for, model_picker, model_row, picker_keys
+from .model_picker import connection_problem, endpoints_for, model_picker, model_row, picker_keys, row_keys
 from .pipeline_editor import pipeline_editor, spec_json, spec_loader
 from .plan_facts import input_rows, models_of, providers_of, steps_of
 from .plan_run import run_form, run_keys
 from .provenance import what_was_sent
+from .reliability_settings import reliability_report, reliability_settings
+from .reliability_view import show_report
 from .results import numbered, results_view
 from .row_select import preflight_check, row_selection
 from .run_edit import load_into_page
@@ -73,11 +93,31 @@ from .schema_editor import schema_editor
 from .services import db, engine, session_id
 from .sidebar import provider_name, run_page
 from .state import keep, kept, remember
-from .task_form import Task, task_form, task_keys
+from .task_form import CODE_TASK, Task, task_form, task_keys
 from .text import md
 from .upload import Upload, earlier_upload, forget_upload, read_upload, reading_options, sheet_picker
 
 __all__ = [
+    "coded_downloads",
+    "downloads",
+    "CODE_TASK",
+    "CODEBOOK_SOURCES",
+    "codebook_editor",
+    "codebook_generator",
+    "codebook_import",
+    "codebook_picker",
+    "codebook_start",
+    "adjudication_card",
+    "ChosenCodebook",
+    "codebook_keys",
+    "codebook_pick",
+    "codebook_ref_text",
+    "coded_run_pick",
+    "human_coders",
+    "reliability_report",
+    "reliability_settings",
+    "row_keys",
+    "show_report",
     "base_url_box",
     "clone_run",
     "coders_form",

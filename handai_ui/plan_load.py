@@ -4,6 +4,8 @@ The sidebar's parameters are left as they are."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from handai_db import Run
@@ -15,13 +17,31 @@ from .consensus_form import JUDGE_ALWAYS, JUDGE_DISAGREEMENTS, SAMPLES, SEVERAL
 from .model_picker import Model
 from .pipeline_editor import seed_spec
 from .schema_editor import schema_rows
+from .services import db
 from .sidebar import run_page
 from .state import set_page_widget
 from .task_form import MODES
 
 
-def _task(prefix: str, step: Step) -> None:
-    set_page_widget(f"{prefix}_prompt", step.instruction)
+def _codebook(prefix: str, codebook: dict[str, Any] | None) -> bool:
+    """The run's codebook version chosen again on the page, with its task and options; False when
+    the run had none, or its codebook is no longer saved."""
+    ref = (codebook or {}).get("ref") or {}
+    if not ref.get("id") or db().codebook_version(int(ref["id"]), ref.get("version")) is None:
+        return False
+    set_page_widget(f"{prefix}_use_codebook", True)
+    set_page_widget(f"{prefix}_codebook", ref["name"])
+    set_page_widget(f"{prefix}_cb_version", ref["version"])
+    set_page_widget(f"{prefix}_rationale", bool(codebook.get("rationale", True)))
+    set_page_widget(f"{prefix}_evidence", bool(codebook.get("evidence", True)))
+    set_page_widget(f"{prefix}_prompt", codebook.get("task") or "")
+    return True
+
+
+def _task(prefix: str, step: Step, codebook: dict[str, Any] | None = None) -> None:
+    if not _codebook(prefix, codebook):
+        set_page_widget(f"{prefix}_use_codebook", False)
+        set_page_widget(f"{prefix}_prompt", step.instruction)
     set_page_widget(f"{prefix}_mode", MODES[1] if step.row_template else MODES[0])
     if step.row_template:
         set_page_widget(f"{prefix}_template", step.row_template)
@@ -48,10 +68,13 @@ def load_plan_into_page(run: Run) -> str:
     first = plan.steps[0]
     coders = [(a.provider, a.model) for a in (plan.arm(name) for name in first.arms)]
     if run.kind == "compare":
-        _task("cmp", first)
+        _task("cmp", first, plan.codebook)
         _models("cmp", coders)
+    elif run.kind == "coder":
+        _task("qc", first, plan.codebook)
+        _model("qc_model", coders[0])
     elif run.kind == "consensus":
-        _task("cns", first)
+        _task("cns", first, plan.codebook)
         samples = plan.arm(first.arms[0]).samples
         set_page_widget("cns_coders", SAMPLES if samples > 1 else SEVERAL)
         if samples > 1:

@@ -1,5 +1,6 @@
-"""The task every model of a Compare or Consensus run is given: one instruction, how each row is
-sent (chosen columns as JSON, or a row template), and optional output fields."""
+"""The task every model of a Compare, Consensus or Qualitative coder run is given: one
+instruction, how each row is sent (chosen columns as JSON, or a row template), and either output
+fields or a codebook (its codes become the only answers allowed)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ from typing import Any
 
 import streamlit as st
 
+from handai_engine import PlanError
 from handai_prompts import TemplateError, validate_template
 
+from .codebook_pick import ChosenCodebook, codebook_keys, codebook_pick
 from .columns import column_label
 from .data_source import Data
 from .schema_editor import schema_editor
 from .text import md
 
 MODES = ["Columns as JSON", "Template"]
+CODE_TASK = "Code the row below with the codebook."
 
 
 @dataclass(frozen=True)
@@ -25,23 +29,44 @@ class Task:
     template: str | None
     schema: dict[str, Any] | None
     problem: str | None  # what to fix before a run can start; None when ready
+    codebook: ChosenCodebook | None = None
 
     @property
     def fields(self) -> int:
         return len((self.schema or {}).get("fields") or {})
 
+    def plan_options(self) -> dict[str, Any]:
+        """The planners' task arguments: with a codebook, its instruction and schema, answers
+        compared on the code, and the version recorded in the plan."""
+        if self.codebook is None:
+            return {"instruction": self.instruction, "output_schema": self.schema}
+        return self.codebook.plan_options(self.instruction.strip() or CODE_TASK)
+
 
 def task_keys(prefix: str) -> tuple[str, ...]:
     """The widget keys `task_form` draws, for `handai_ui.keep` / `kept`."""
-    return tuple(f"{prefix}_{name}" for name in ("prompt", "mode", "template", "columns"))
+    own = tuple(f"{prefix}_{name}" for name in ("prompt", "mode", "template", "columns", "use_codebook"))
+    return (*own, *codebook_keys(prefix))
 
 
-def task_form(prefix: str, data: Data, *, placeholder: str) -> Task:
+def task_form(prefix: str, data: Data, *, placeholder: str, codebook: str = "optional") -> Task:
+    """`codebook`: "optional" (a toggle), "required" (the Qualitative coder) or "off"."""
     columns = data.columns
     kept = st.session_state.get(f"{prefix}_columns")
     if isinstance(kept, list) and not set(kept) <= set(columns):  # kept from another file
         st.session_state[f"{prefix}_columns"] = [c for c in kept if c in columns]
-    instruction = st.text_area("Instruction", key=f"{prefix}_prompt", height=120, placeholder=placeholder)
+    chosen_book: ChosenCodebook | None = None
+    if codebook == "required" or (
+        codebook == "optional"
+        and st.toggle(
+            "Apply a codebook",
+            key=f"{prefix}_use_codebook",
+            help="The models answer with the codebook's codes only; agreement is on the code.",
+        )
+    ):
+        chosen_book = codebook_pick(prefix)
+    label = "Instruction (optional with a codebook)" if chosen_book else "Instruction"
+    instruction = st.text_area(label, key=f"{prefix}_prompt", height=120, placeholder=placeholder)
     mode = st.segmented_control("Send each row as", MODES, default=MODES[0], key=f"{prefix}_mode")
     template: str | None = None
     chosen = columns
@@ -61,16 +86,32 @@ def task_form(prefix: str, data: Data, *, placeholder: str) -> Task:
             key=f"{prefix}_columns",
             format_func=lambda column: column_label(column, data.descriptions),
         )
-    with st.expander("Output fields (optional)", icon=":material/data_object:"):
-        st.caption(
-            "Define fields to get one column per model and field (the reply is asked for as JSON); the models "
-            "agree on a row when every field matches, ignoring case and surrounding spaces."
-        )
-        schema, schema_problem = schema_editor(f"{prefix}_fields", st.session_state.get(f"{prefix}_fields_rows", []))
-        if schema_problem:
-            st.warning(md(schema_problem), icon=":material/warning:")
-    problem = _problem(instruction, mode == MODES[1], template, chosen, columns, schema_problem)
-    return Task(instruction, [] if template else list(chosen), template or None, schema, problem)
+    schema: dict[str, Any] | None = None
+    schema_problem: str | None = None
+    if chosen_book is not None:
+        with st.expander("What each model is told", icon=":material/visibility:"):
+            try:
+                told = chosen_book.plan_options(instruction.strip() or CODE_TASK)["instruction"]
+                st.code(told, language=None, wrap_lines=True)
+            except PlanError as exc:
+                st.error(md(exc), icon=":material/error:")
+    elif codebook != "required":
+        with st.expander("Output fields (optional)", icon=":material/data_object:"):
+            st.caption(
+                "Define fields to get one column per model and field (the reply is asked for as JSON); the models "
+                "agree on a row when every field matches, ignoring case and surrounding spaces."
+            )
+            schema, schema_problem = schema_editor(
+                f"{prefix}_fields", st.session_state.get(f"{prefix}_fields_rows", [])
+            )
+            if schema_problem:
+                st.warning(md(schema_problem), icon=":material/warning:")
+    problem = _problem(
+        instruction or (CODE_TASK if chosen_book else ""), mode == MODES[1], template, chosen, columns, schema_problem
+    )
+    if codebook == "required" and chosen_book is None:
+        problem = "Choose a codebook first."
+    return Task(instruction, [] if template else list(chosen), template or None, schema, problem, chosen_book)
 
 
 def _problem(

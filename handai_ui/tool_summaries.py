@@ -17,6 +17,7 @@ from research.compare import compare_agreement
 from research.pipeline import flow_dot
 from research.tables import output_columns
 
+from .coder_summary import coder_summary_view
 from .multi_charts import answers_chart, pair_chart
 from .run_charts import value_counts
 from .services import db
@@ -110,6 +111,7 @@ def pipeline_summary(kind: str, run: Run, frame: pd.DataFrame, layout: Layout) -
 
 
 SUMMARIES: dict[str, Summary] = {
+    "coder": coder_summary_view,
     "compare": compare_summary,
     "consensus": consensus_summary,
     "pipeline": pipeline_summary,

@@ -35,10 +35,9 @@ if data is not None:
         problem=task.problem or ui.connection_problem(models),
         plan_of=lambda: compare_plan(
             models,
-            instruction=task.instruction,
+            **task.plan_options(),
             columns=task.columns,
             row_template=task.template,
-            output_schema=task.schema,
             json_mode=choice.json_mode,
             temperature=choice.temperature,
             max_tokens=choice.max_tokens,

@@ -1,0 +1,60 @@
+"""What a Qualitative coder run says above its table: how many answers were coded, off the
+codebook (kept and shown, never dropped), unparseable or failed, how many evidence quotes are
+not in the row's text, and how often each code was given; with filters to those rows."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from handai_db import Run
+from handai_engine import Plan
+from research.coder import ALL_AGREE, EVIDENCE_FOUND, OFF_CODEBOOK, coder_summary
+
+from .codebook_pick import codebook_ref_text
+from .services import db
+from .text import md
+from .wide_table import Layout
+
+
+def coder_summary_view(kind: str, run: Run, frame: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+    plan = Plan.of(run)
+    figures = coder_summary(plan, db().iter_rows(run.id))
+    if plan.codebook:
+        st.caption(md(f"Codebook: {codebook_ref_text(plan.codebook)}"))
+    c = st.columns(5)
+    c[0].metric("Coded", f"{figures.coded:,}", help="Answers whose every code is in the codebook.")
+    c[1].metric(
+        "Off the codebook", f"{figures.off_codebook:,}", help="Answers with a code not in the codebook: kept as given."
+    )
+    c[2].metric("Unparseable", f"{figures.unparseable:,}", help="Replies that were not the JSON asked for.")
+    c[3].metric("Failed otherwise", f"{figures.failed:,}")
+    c[4].metric(
+        "Quotes not in the text",
+        f"{figures.quotes_missing:,} of {figures.quotes_checked:,}",
+        help="Evidence quotes that cannot be found in the row's text (after normalising spaces, quotes, case).",
+    )
+    if figures.off_answers:
+        shown = ", ".join(f"{md(a)} ({n})" for a, n in list(figures.off_answers.items())[:10])
+        st.caption(f"Off-codebook answers: {shown}")
+    if figures.code_counts:
+        st.markdown("**Codes given**")
+        st.bar_chart(pd.Series(dict(figures.code_counts.most_common()), name="answers"), horizontal=True)
+    off = frame[OFF_CODEBOOK].notna() if OFF_CODEBOOK in frame else None
+    found = [c for c in frame.columns if c == EVIDENCE_FOUND or c.endswith(f".{EVIDENCE_FOUND}")]
+    filters = [
+        (off, "Only rows with an off-codebook answer", "off"),
+        (frame[found].eq(False).any(axis=1) if found else None, "Only rows with a quote not in the text", "quotes"),
+        (frame[ALL_AGREE].eq(False) if ALL_AGREE in frame else None, "Only rows where the coders disagree", "differ"),
+    ]
+    shown_rows = frame
+    for mask, label, name in filters:
+        count = 0 if mask is None else int(mask.sum())
+        if count and st.toggle(f"{label} ({count:,})", key=f"{kind}_{name}_{run.id}"):
+            shown_rows = shown_rows[mask.loc[shown_rows.index]]
+    st.page_link(
+        "pages/reliability.py",
+        label="Agreement, human coders and gold labels on Reliability",
+        icon=":material/query_stats:",
+    )
+    return shown_rows
