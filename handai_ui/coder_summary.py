@@ -17,6 +17,21 @@ from .text import md
 from .wide_table import Layout
 
 
+def codebook_caption(run: Run) -> None:
+    """For Compare and Consensus runs given a codebook: which version, and the answers that fell
+    outside it or could not be read (counted over every coder and the judge)."""
+    plan = Plan.of(run)
+    if not plan.codebook:
+        return
+    figures = coder_summary(plan, db().iter_rows(run.id))
+    off = ", ".join(f"{md(a)} ({n})" for a, n in list(figures.off_answers.items())[:10])
+    st.caption(
+        f"Codebook {md(codebook_ref_text(plan.codebook))} · {figures.off_codebook:,} answers off the codebook"
+        + (f" ({off})" if off else "")
+        + f" · {figures.unparseable:,} unparseable · {figures.quotes_missing:,} quotes not in the text"
+    )
+
+
 def coder_summary_view(kind: str, run: Run, frame: pd.DataFrame, layout: Layout) -> pd.DataFrame:
     plan = Plan.of(run)
     figures = coder_summary(plan, db().iter_rows(run.id))

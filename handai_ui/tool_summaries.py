@@ -17,7 +17,7 @@ from research.compare import compare_agreement
 from research.pipeline import flow_dot
 from research.tables import output_columns
 
-from .coder_summary import coder_summary_view
+from .coder_summary import codebook_caption, coder_summary_view
 from .multi_charts import answers_chart, pair_chart
 from .run_charts import value_counts
 from .services import db
@@ -43,6 +43,7 @@ def _only(frame: pd.DataFrame, mask: pd.Series, label: str, key: str) -> pd.Data
 
 def compare_summary(kind: str, run: Run, frame: pd.DataFrame, layout: Layout) -> pd.DataFrame:
     plan = Plan.of(run)
+    codebook_caption(run)
     agreement = compare_agreement(db(), run, plan)
     disagree = frame["all_agree"].eq(False)
     c = st.columns(3)
@@ -90,6 +91,7 @@ def _answers_chart(plan: Plan, frame: pd.DataFrame) -> None:
 
 
 def consensus_summary(kind: str, run: Run, frame: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+    codebook_caption(run)
     counts = frame["decided_by"].value_counts()
     shown = [how for how in DECIDED_BY if counts.get(how, 0)] or ["unanimous"]
     for column, how in zip(st.columns(len(DECIDED_BY)), DECIDED_BY, strict=True):

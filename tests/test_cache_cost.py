@@ -111,6 +111,8 @@ def test_an_older_database_is_upgraded_by_the_migration_list(tmp_path):
     ]:
         con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     con.execute("DROP TABLE response_cache")
+    for table in ("ratings", "codebook_versions", "codebooks"):
+        con.execute(f"DROP TABLE {table}")
     con.execute("DELETE FROM migrations WHERE name > '0001_initial'")
     con.execute(
         "INSERT INTO runs (kind, name, provider, model, connection, params, system_prompt, columns, input_name,"
@@ -126,7 +128,15 @@ def test_an_older_database_is_upgraded_by_the_migration_list(tmp_path):
     assert db.cached_replies(["nothing"]) == {}
     con = sqlite3.connect(path)
     names = [r[0] for r in con.execute("SELECT name FROM migrations ORDER BY name")]
-    assert names == ["0001_initial", "0002_cache_and_cost", "0003_stopped", "0004_active_time_and_flags", "0005_cells"]
+    assert names == [
+        "0001_initial",
+        "0002_cache_and_cost",
+        "0003_stopped",
+        "0004_active_time_and_flags",
+        "0005_cells",
+        "0006_codebooks_and_ratings",
+    ]
+    assert db.save_codebook("After the upgrade", {"codes": []}).version == 1
     indexes = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "ix_results_cell" in indexes and "ix_results_run_row" not in indexes
     assert db.get_run(1).status == "stopped"  # "cancelled" is now "stopped"

@@ -93,6 +93,7 @@ def test_consensus_with_a_codebook_then_humans_reliability_and_adjudication(app,
     widget(app, "button", "cns_full").click().run()
     no_exceptions(app)
     rid = finish(app, ledger)
+    assert any(c.value.startswith("Codebook Reasons v1 · 0 answers off the codebook") for c in app.caption)
 
     users = [sent(i, t) for i, t in enumerate(ANSWERS, 1)]
     differs = [odd_third(u) and baseline(u, labels) != shifted(u, labels) for u in users]

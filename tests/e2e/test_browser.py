@@ -459,7 +459,19 @@ def test_deep_link_on_a_fresh_server_keeps_the_app_navigation(app_server, new_pa
     shot(page, "history-first")
     titles = [t.strip() for t in links.all_inner_texts()]
     titles = [t.splitlines()[-1].strip() for t in titles]  # drop the material icon's ligature text
-    assert titles == ["Transform", "Generate", "Compare models", "Consensus", "Pipeline", "History", "Settings"], titles
+    assert titles == [
+        "Transform",
+        "Generate",
+        "Compare models",
+        "Consensus",
+        "Pipeline",
+        "Codebooks",
+        "Qualitative coder",
+        "Reliability",
+        "Adjudicate",
+        "History",
+        "Settings",
+    ], titles
 
 
 def test_two_sessions_run_at_once_on_one_database_and_keys_stay_out_of_the_page(app_server, new_page, llm):
