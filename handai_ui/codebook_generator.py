@@ -31,13 +31,15 @@ from .text import md
 PREFIX = "cbg"
 JOB = f"{PREFIX}_job"
 THEMES, CONSOLIDATE = "codebook_themes", "codebook_consolidate"
+DEFAULT_SAMPLE = 400  # texts read by default: a few chunks, and a consolidation call that fits a context window
 MODE_HELP = {
     "inductive": "The model finds the themes in the texts and keeps up to N codes.",
     "deductive": "You give the themes; the model writes their definitions, criteria and examples from the texts.",
     "hybrid": "You give some themes; the model keeps them and adds the new themes it finds, up to N codes in all.",
 }
 FORM_KEYS = tuple(
-    f"{PREFIX}_{name}" for name in ("column", "mode", "seeds", "n", "multi", "focus", "chars", "texts", "name")
+    f"{PREFIX}_{name}"
+    for name in ("column", "mode", "seeds", "n", "multi", "focus", "chars", "texts", "read", "read_seed", "name")
 )
 
 
@@ -86,8 +88,26 @@ def _form(data: Data, choice: Choice) -> None:
         k = st.columns(2)
         max_chars = int(k[0].number_input("Characters per chunk", 1000, 200_000, 8000, 1000, key=f"{PREFIX}_chars"))
         max_texts = int(k[1].number_input("Texts per chunk", 1, 1000, 40, key=f"{PREFIX}_texts"))
-    texts = data.df[column].fillna("").astype(str).tolist()
-    rows = chunk_rows(texts, max_chars=max_chars, max_texts=max_texts)
+    texts = data.df[column].fillna("").astype(str)
+    texts = texts[texts.str.strip() != ""]
+    c = st.columns(2, vertical_alignment="bottom")
+    read = int(
+        c[0].number_input(
+            "Texts to read",
+            1,
+            max(1, len(texts)),
+            min(len(texts), DEFAULT_SAMPLE) or 1,
+            key=f"{PREFIX}_read",
+            help="Fewer than all: a random sample (seeded, so it can be drawn again). Themes saturate long before "
+            "tens of thousands of texts, and every chunk's themes must fit in the one consolidation call.",
+        )
+    )
+    seed = int(
+        c[1].number_input("Sample seed", 0, 2**31 - 1, 0, key=f"{PREFIX}_read_seed", disabled=read >= len(texts))
+    )
+    if read < len(texts):
+        texts = texts.sample(n=read, random_state=seed).sort_index()
+    rows = chunk_rows(texts.tolist(), max_chars=max_chars, max_texts=max_texts)
     model = model_row(f"{PREFIX}_model")
     name = st.text_input(
         "Name of the draft", key=f"{PREFIX}_name", placeholder=f"Codebook from {data.name}"

@@ -260,6 +260,7 @@ def generate(app: AppTest, llm: Any, answers: list[str]) -> None:
     widget(app, "selectbox", "cbg_column").set_value("answer").run()
     widget(app, "number_input", "cbg_n").set_value(5).run()
     widget(app, "number_input", "cbg_texts").set_value(TEXTS_PER_CHUNK).run()
+    no_exceptions(app)
     widget(app, "selectbox", "cbg_model_provider").set_value("custom").run()
     widget(app, "selectbox", "cbg_model_model_custom").set_value("fake-small").run()
     widget(app, "text_input", "cbg_name").set_value("Shop survey").run()
@@ -314,3 +315,23 @@ def test_unsaved_edits_survive_a_visit_to_another_page(app):
     open_page(app)
     assert widget(app, "text_input", "cb_name").value == "Draft"
     assert [(r["name"], r["definition"]) for r in editor_rows(app)] == [("price", "Cost.")]
+
+
+def test_the_generator_reads_a_seeded_sample_of_a_long_column(app, llm, ledger):
+    many = [f"Answer number {i}: {ANSWERS[i % len(ANSWERS)]}" for i in range(50)]
+    use_custom(app, llm)
+    open_page(app)
+    widget(app, "button_group", "cb_start").set_value(GENERATE).run()
+    app.file_uploader(key="cbg_upload").set_value(("many.csv", texts_csv(many), "text/csv")).run()
+    widget(app, "selectbox", "cbg_column").set_value("answer").run()
+    widget(app, "number_input", "cbg_texts").set_value(10).run()
+    widget(app, "number_input", "cbg_read").set_value(20).run()
+    widget(app, "selectbox", "cbg_model_provider").set_value("custom").run()
+    widget(app, "selectbox", "cbg_model_model_custom").set_value("fake-small").run()
+    no_exceptions(app)
+    assert any("20 texts in 2 chunks" in c.value for c in app.caption)
+    widget(app, "button", "cbg_start").click().run()
+    finish(app, ledger, "codebook_themes")
+    sent = "\n".join(r.user for r in llm.requests()[:2])
+    read = [t for t in many if t in sent]
+    assert len(read) == 20 and read != many[:20]  # a sample, not the first rows
