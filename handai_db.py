@@ -1268,6 +1268,14 @@ class Database:
         with self.session() as s:
             return list(s.scalars(stmt.order_by(Rating.rater, Rating.row_index)))
 
+    def ratings_stamp(self, run_id: int) -> tuple[int, str]:
+        """How many ratings a run has and when the last changed: a cache of its raters table
+        is stale when this changes."""
+        stmt = select(func.count(), func.max(Rating.updated_at)).where(Rating.run_id == run_id)
+        with self.session() as s:
+            count, latest = s.execute(stmt).one()
+        return int(count), str(latest)
+
     def delete_ratings(self, run_id: int, rater: str) -> int:
         with self._write_lock, self.session() as s, s.begin():
             return s.execute(delete(Rating).where(Rating.run_id == run_id, Rating.rater == rater)).rowcount

@@ -48,4 +48,14 @@ def coded_run_pick(prefix: str) -> RaterTable | None:
     field = code_field_of(plan)
     if fields and (field is None or len(fields) > 1) and not plan.codebook:
         field = st.selectbox("Compare the coders on", fields, key=f"{prefix}_field_{run.id}")
+    stamp = (run.status, run.succeeded, run.failed, *db().ratings_stamp(run.id))
+    return _rater_table(run.id, field, stamp)
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the run's coders…")
+def _rater_table(run_id: int, field: str | None, stamp: tuple[object, ...]) -> RaterTable:
+    """The run as units x raters, read again only when its cells or ratings change (`stamp`
+    is part of the key: a 20,000-row run takes seconds to read, and every click reruns the page)."""
+    run = db().get_run(run_id)
+    assert run is not None
     return rater_table(db(), run, compared_on=field)
