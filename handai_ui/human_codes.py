@@ -4,6 +4,8 @@ Each coder is a rater of the run; removing one removes only that coder's codes."
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -25,13 +27,37 @@ def human_coders(run: Run, table: RaterTable, prefix: str) -> None:
     humans = table.names(HUMAN)
     title = f"Human coders ({len(humans)})" if humans else "Human coders"
     with st.expander(title, icon=":material/groups:", expanded=not humans):
-        tabs = st.tabs(["Import codes", "Code by hand", "Remove a coder"])
+        tabs = st.tabs(["From the run's own columns", "Import codes", "Code by hand", "Remove a coder"])
         with tabs[0]:
-            _import(run, table, prefix)
+            _own_columns(run, table, prefix)
         with tabs[1]:
-            _by_hand(run, table, prefix)
+            _import(run, table, prefix)
         with tabs[2]:
+            _by_hand(run, table, prefix)
+        with tabs[3]:
             _remove(run, humans, prefix)
+
+
+def _own_columns(run: Run, table: RaterTable, prefix: str) -> None:
+    """Human codes that came in the uploaded table itself (a column per coder, beside the text)."""
+    coders = st.multiselect(
+        "Columns of the run's input that hold a person's codes",
+        list(table.inputs.columns),
+        key=f"{prefix}_own_coders",
+        help="Each becomes a human coder of this run, row by row.",
+    )
+    if coders and st.button("Add them as human coders", icon=":material/group_add:", key=f"{prefix}_own_save"):
+        codes, _ = align_codes(table.inputs, table.inputs, coders, labels=table.labels, multi_label=table.multi_label)
+        _save(run, table, codes)
+
+
+def _save(run: Run, table: RaterTable, codes: dict[str, dict[int, Any]]) -> None:
+    taken = set(table.names("model", "consensus"))
+    for coder, values in codes.items():
+        name = f"{coder} (human)" if coder in taken else coder
+        db().save_ratings(run.id, name, values, author=name)
+    st.toast(f"Saved {len(codes)} human coder(s) for run #{run.id}.", icon=":material/check:")
+    st.rerun()
 
 
 def _import(run: Run, table: RaterTable, prefix: str) -> None:
@@ -71,11 +97,7 @@ def _import(run: Run, table: RaterTable, prefix: str) -> None:
     if taken:
         st.caption(md(f"{', '.join(taken)} is also a model's name; it is saved as '<name> (human)'."))
     if st.button("Save these coders", icon=":material/save:", key=f"{prefix}_hc_save"):
-        for coder, values in codes.items():
-            name = f"{coder} (human)" if coder in taken else coder
-            db().save_ratings(run.id, name, values, author=name)
-        st.toast(f"Saved {len(codes)} coder(s) for run #{run.id}.", icon=":material/check:")
-        st.rerun()
+        _save(run, table, codes)
 
 
 def _by_hand(run: Run, table: RaterTable, prefix: str) -> None:

@@ -203,3 +203,36 @@ def test_the_coder_counts_and_shows_answers_off_the_codebook(app, llm, ledger):
     assert widget(app, "text_area", "qc_prompt").value == "Find the reason."
     assert widget(app, "toggle", "qc_evidence").value is False
     assert widget(app, "selectbox", "qc_model_model_custom").value == "fake-small"
+
+
+def test_human_codes_that_came_in_the_uploaded_table_join_the_run_as_coders(app, llm, ledger):
+    """The common case: the file already holds two people's codes beside the text; the model
+    codes the text, and the people's columns become coders of the same run."""
+    save_codebook(ledger)
+    widget(app, "selectbox", "handai_provider").set_value("custom").run()
+    widget(app, "text_input", "handai_base_url_custom").set_value(llm.url).run()
+    rows = pd.DataFrame(
+        {
+            "text": ["a [[pick:price]]", "b [[pick:quality]]", "c [[pick:service]]", "d [[pick:none]]"],
+            "ann": ["Price", "quality", "service", "none"],  # "Price" is the codebook's "price"
+            "bo": ["price", "service", "", "none"],  # an empty cell: not coded
+        }
+    )
+    app.switch_page("pages/coder.py").run()
+    app.file_uploader[0].set_value(("coded.csv", rows.to_csv(index=False).encode(), "text/csv")).run()
+    widget(app, "multiselect", "qc_columns").set_value(["text"]).run()
+    widget(app, "selectbox", "qc_model_provider").set_value("custom").run()
+    widget(app, "selectbox", "qc_model_model_custom").set_value("fake-small").run()
+    widget(app, "button", "qc_full").click().run()
+    rid = finish(app, ledger)
+    app.switch_page("pages/reliability.py").run()
+    widget(app, "multiselect", "rel_own_coders").set_value(["ann", "bo"]).run()
+    widget(app, "button", "rel_own_save").click().run()
+    no_exceptions(app)
+    saved = {(r.rater, r.row_index): r.value for r in ledger.ratings(rid)}
+    assert [saved[("ann", i)] for i in range(4)] == ["price", "quality", "service", "none"]
+    assert [saved[("bo", i)] for i in range(4)] == ["price", "service", None, "none"]
+    pairs = frame_with(app, "n (units both rated)")
+    counts = zip(pairs["rater A"], pairs["rater B"], pairs["n (units both rated)"], strict=True)
+    by_pair = {(a, b): n for a, b, n in counts}
+    assert by_pair[("fake-small", "ann")] == 4 and by_pair[("ann", "bo")] == 3  # pairwise deletion
