@@ -1222,6 +1222,8 @@ class Database:
         rater = rater.strip()
         if not rater:
             raise ValueError("A rater needs a name.")
+        if (rater == ADJUDICATED_RATER) != (RatingKind(kind) == RatingKind.ADJUDICATED):
+            raise ValueError(f"'{ADJUDICATED_RATER}' holds the settled decisions only; give the coder another name.")
         if self.get_run(run_id) is None:
             raise KeyError(f"No run {run_id}")
         now = utcnow()

@@ -112,6 +112,7 @@ def _coder_counts(db: Database, run_id: int, plan: Plan) -> None:
     off = ", ".join(f'"{answer}" x{n}' for answer, n in s.off_answers.most_common())
     print(
         f"coded {s.coded} of {s.cells} | off the codebook {s.off_codebook}{f' ({off})' if off else ''}"
+        f"{f' | no code given {s.empty}' if s.empty else ''}"
         f" | unparseable {s.unparseable} | failed {s.failed}{f' | not done {s.not_done}' if s.not_done else ''}"
         f" | quotes not in the text {s.quotes_missing} of {s.quotes_checked}"
     )

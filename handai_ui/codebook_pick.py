@@ -49,9 +49,10 @@ def codebook_pick(prefix: str) -> ChosenCodebook | None:
     name = c[0].selectbox("Codebook", list(names), key=f"{prefix}_codebook")
     book, latest = names[name]
     versions = [v.version for v in db().codebook_versions(book.id)]
-    version_key = f"{prefix}_cb_version"
-    if st.session_state.get(version_key) not in versions:  # kept from another codebook
-        st.session_state.pop(version_key, None)
+    version_key, for_key = f"{prefix}_cb_version", f"{prefix}_cb_for"
+    if st.session_state.get(for_key) != book.id or st.session_state.get(version_key) not in versions:
+        st.session_state.pop(version_key, None)  # another codebook: its latest version, not the same number
+        st.session_state[for_key] = book.id
     version = c[1].selectbox("Version", versions, key=version_key, format_func=lambda v: f"v{v}")
     saved = db().codebook_version(book.id, version) or latest
     codebook = Codebook.from_record(saved.content)

@@ -49,6 +49,11 @@ def coder_summary_view(kind: str, run: Run, frame: pd.DataFrame, layout: Layout)
         f"{figures.quotes_missing:,} of {figures.quotes_checked:,}",
         help="Evidence quotes that cannot be found in the row's text (after normalising spaces, quotes, case).",
     )
+    if figures.empty:
+        st.caption(
+            f":material/warning: {figures.empty:,} answers gave no code at all: they are missing in every "
+            "agreement figure. Retry them, or settle them on Adjudicate."
+        )
     if figures.off_answers:
         shown = ", ".join(f"{md(a)} ({n})" for a, n in list(figures.off_answers.items())[:10])
         st.caption(f"Off-codebook answers: {shown}")

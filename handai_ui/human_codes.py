@@ -9,9 +9,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from handai_db import Run
+from handai_db import ADJUDICATED_RATER, Run
 from handai_io import ReadOptions
-from research.raters import HUMAN, RaterTable, align_codes
+from research.raters import CONSENSUS, HUMAN, MODEL, RaterTable, align_codes
 
 from .results import numbered
 from .services import db
@@ -51,8 +51,13 @@ def _own_columns(run: Run, table: RaterTable, prefix: str) -> None:
         _save(run, table, codes)
 
 
+def _taken(table: RaterTable) -> set[str]:
+    """Names a human coder cannot have: the models', the consensus and the settled decisions."""
+    return {*table.names(MODEL, CONSENSUS), CONSENSUS, ADJUDICATED_RATER}
+
+
 def _save(run: Run, table: RaterTable, codes: dict[str, dict[int, Any]]) -> None:
-    taken = set(table.names("model", "consensus"))
+    taken = _taken(table)
     for coder, values in codes.items():
         name = f"{coder} (human)" if coder in taken else coder
         db().save_ratings(run.id, name, values, author=name)
@@ -93,9 +98,9 @@ def _import(run: Run, table: RaterTable, prefix: str) -> None:
         st.error(md(exc), icon=":material/error:")
         return
     st.caption(md(how))
-    taken = [c for c in coders if c in table.names("model", "consensus")]
+    taken = [c for c in coders if c in _taken(table)]
     if taken:
-        st.caption(md(f"{', '.join(taken)} is also a model's name; it is saved as '<name> (human)'."))
+        st.caption(md(f"{', '.join(taken)}: a model's or the decisions' name; saved as '<name> (human)'."))
     if st.button("Save these coders", icon=":material/save:", key=f"{prefix}_hc_save"):
         _save(run, table, codes)
 
@@ -106,6 +111,9 @@ def _by_hand(run: Run, table: RaterTable, prefix: str) -> None:
         st.caption("Type your coder name to start; your codes are saved under it.")
         return
     name = name.strip()
+    if name in _taken(table):
+        st.error(f"'{md(name)}' is a model's or the settled decisions' name: pick another coder name.")
+        return
     start = int(
         st.number_input(
             "From row", 1, max(1, len(table.frame)), 1, key=f"{prefix}_hand_start", help=f"{HAND_ROWS} rows at a time."

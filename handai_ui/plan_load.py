@@ -32,6 +32,7 @@ def _codebook(prefix: str, codebook: dict[str, Any] | None) -> bool:
     set_page_widget(f"{prefix}_use_codebook", True)
     set_page_widget(f"{prefix}_codebook", ref["name"])
     set_page_widget(f"{prefix}_cb_version", ref["version"])
+    st.session_state[f"{prefix}_cb_for"] = int(ref["id"])  # the version belongs to this codebook
     set_page_widget(f"{prefix}_rationale", bool(codebook.get("rationale", True)))
     set_page_widget(f"{prefix}_evidence", bool(codebook.get("evidence", True)))
     set_page_widget(f"{prefix}_prompt", codebook.get("task") or "")

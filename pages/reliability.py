@@ -19,6 +19,7 @@ RUN, TABLE = "A coded run", "An uploaded table"
 source = st.segmented_control("Coders from", [RUN, TABLE], default=RUN, key=f"{PREFIX}_source")
 
 matrix = groups = labels = report = None
+scope = ""
 multi = False
 stem = "reliability"
 if source == TABLE:
@@ -34,6 +35,7 @@ if source == TABLE:
             help="Marked model columns are compared with the others: model-human beside human-human agreement.",
         )
         groups = {r: MODEL if r in models else HUMAN for r in raters}
+        scope = data.digest[:12]
         stem = f"reliability_{data.name.rsplit('.', 1)[0]}"
 elif source == RUN:
     st.subheader("1 · Run", anchor=False)
@@ -43,6 +45,7 @@ elif source == RUN:
         run = ui.db().get_run(run_id)
         ui.human_coders(run, table, PREFIX)
         matrix, groups, labels, multi = table.frame, table.groups(), table.labels, table.multi_label
+        scope = f"run{run_id}"
         stem = f"handai_run_{run_id}_coded"
         counts = {g: len(table.names(g)) for g in (MODEL, HUMAN, ADJUDICATED)}
         st.caption(
@@ -53,7 +56,7 @@ elif source == RUN:
 
 if matrix is not None and groups is not None:
     st.subheader("2 · Settings", anchor=False)
-    settings = ui.reliability_settings(PREFIX, matrix, groups, labels=labels, multi_label=multi)
+    settings = ui.reliability_settings(PREFIX, matrix, groups, scope=scope, labels=labels, multi_label=multi)
     if settings is not None:
         st.subheader("3 · Figures", anchor=False)
         report = ui.reliability_report(matrix, settings)

@@ -87,6 +87,8 @@ def summary(table: RaterTable, coders: Sequence[str] | None = None) -> dict[str,
 
 
 def _key(value: Any) -> str:
+    """Codes compared as the statistics compare them: exactly, after trimming spaces (answers on
+    the codebook are already its labels); a multi-label answer as a set."""
     if isinstance(value, list | tuple):
-        return "; ".join(sorted(" ".join(str(v).split()).casefold() for v in value))
-    return " ".join(str(value).split()).casefold()
+        return "; ".join(sorted({str(v).strip() for v in value}))
+    return str(value).strip()

@@ -282,6 +282,7 @@ class CoderSummary:
 
     cells: int = 0
     coded: int = 0  # succeeded with every code in the codebook
+    empty: int = 0  # succeeded with no code at all (a blank answer): missing in every figure
     off_codebook: int = 0  # succeeded, with at least one answer outside the codebook (kept)
     none: int = 0  # chose the codebook's "none" option
     unparseable: int = 0  # failed: the reply was not the JSON asked for
@@ -296,6 +297,7 @@ class CoderSummary:
         return {
             "cells": self.cells,
             "coded": self.coded,
+            "empty": self.empty,
             "off_codebook": self.off_codebook,
             "none": self.none,
             "unparseable": self.unparseable,
@@ -329,6 +331,8 @@ def coder_summary(plan: Plan, rows: Iterable[tuple[int, dict[str, Any], Sequence
             if check.off_codebook:
                 summary.off_codebook += 1
                 summary.off_answers.update(check.off_codebook)
+            elif not check.codes:
+                summary.empty += 1
             else:
                 summary.coded += 1
             if codebook.none_code and codebook.none_code in check.codes:

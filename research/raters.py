@@ -170,6 +170,9 @@ def align_codes(
     if key is not None:
         if key not in upload.columns or key not in inputs.columns:
             raise ValueError(f"The key column '{key}' must be in both the run's input and the uploaded file.")
+        repeated = int(inputs[key].map(_key).duplicated().sum())
+        if repeated:
+            raise ValueError(f"The key column '{key}' repeats {repeated} values in the run's rows; pick an id.")
         position = {_key(v): row for row, v in inputs[key].items()}
         duplicates = int(upload[key].map(_key).duplicated().sum())
         if duplicates:

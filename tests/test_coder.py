@@ -223,11 +223,13 @@ def test_summary_counts_every_kind_of_cell():
             [cell(0, 0, parsed={"code": "none"}), cell(0, 1, status="failed", error_kind="unparseable")],
         ),
         (2, {"text": TEXT}, [cell(0, 0, status="failed", error_kind="server_error"), cell(0, 1, status="pending")]),
+        (3, {"text": TEXT}, [cell(0, 0, parsed={"code": ""}), cell(0, 1, parsed={"code": " "})]),  # no code given
     ]
     summary = coder_summary(plan, rows).as_dict()
     assert summary == {
-        "cells": 6,
+        "cells": 8,
         "coded": 2,
+        "empty": 2,
         "off_codebook": 1,
         "none": 1,
         "unparseable": 1,

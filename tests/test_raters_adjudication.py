@@ -94,6 +94,10 @@ def test_human_codes_and_decisions_are_kept_with_who_and_missing_stays_missing(d
     )
     assert any("Row 2 settled as" in line.message and "Bo" in line.message for line in db.logs(run_id))
     assert len(db.ratings(run_id, RatingKind.HUMAN)) == 3
+    with pytest.raises(ValueError, match="settled decisions only"):  # a coder cannot pose as the decisions
+        db.save_ratings(run_id, ADJUDICATED_RATER, {0: "y"})
+    with pytest.raises(ValueError, match="settled decisions only"):
+        db.save_ratings(run_id, "Ann", {0: "y"}, kind=RatingKind.ADJUDICATED)
     assert db.delete_ratings(run_id, "Ann") == 3 and len(db.ratings(run_id)) == 1
 
 
@@ -197,5 +201,15 @@ def test_imported_codes_are_matched_by_an_id_or_by_position() -> None:
     assert codes == {"Ann": {0: ["x", "y"], 1: ["y"], 2: None}}
     with pytest.raises(ValueError, match="repeats"):
         align_codes(inputs, pd.DataFrame({"id": ["a", "a"], "Ann": ["x", "y"]}), ["Ann"], key="id")
+    with pytest.raises(ValueError, match="in the run's rows"):  # a run's own id column must be an id too
+        align_codes(pd.DataFrame({"id": ["a", "a", "b"]}), upload, ["Ann"], key="id")
     with pytest.raises(ValueError, match="both"):
         align_codes(inputs, upload, ["Ann"], key="nope")
+
+
+def test_the_queue_compares_codes_as_the_statistics_do(db: Database, divided: int) -> None:
+    """ "Other" and "other" are two codes in every figure, so they are a disagreement here too."""
+    db.save_ratings(divided, "Ann", {0: "Other", 1: "x "}, author="Ann")
+    db.save_ratings(divided, "Bo", {0: "other", 1: "x"}, author="Bo")
+    table = rater_table(db, db.get_run(divided))
+    assert [d.row for d in disagreements(table, coders=["Ann", "Bo"])] == [0]  # "x " is "x"

@@ -145,3 +145,18 @@ def test_report_csv_and_markdown_carry_every_figure():
     assert cohen["value"] == "" and "exactly two" in cohen["undefined"]
     text = report.to_markdown()
     assert "## How to read" in text and "Gwet's p_a" in text and "0.743" in text and "seed 0" in text
+
+
+def test_the_csv_report_holds_every_gold_figure_and_the_confusion_matrix():
+
+    frame = pd.DataFrame({"a": ["x", "y", "x", "z"], "b": ["x", "y", "y", None], "g": ["x", "y", "x", "x"]})
+    report = reliability(frame, raters=["a", "b"], gold="g", labels=["x", "y"], resamples=0)
+    table = pd.read_csv(io.BytesIO(report.to_csv()), encoding="utf-8-sig")
+    per_code = table[(table["scope"] == "gold: code x") & (table["raters"] == "a")]
+    assert dict(zip(per_code["statistic"], per_code["value"], strict=True)) == pytest.approx(
+        {"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3}
+    )
+    confusion = table[(table["scope"] == "gold: confusion") & (table["raters"] == "a")]
+    cells = dict(zip(confusion["statistic"], confusion["value"], strict=True))
+    assert cells["gold x / answered x"] == 2 and cells["gold x / answered (off-label)"] == 1
+    assert sum(cells.values()) == 4  # every gold unit in one cell

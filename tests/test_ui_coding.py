@@ -147,8 +147,9 @@ def test_consensus_with_a_codebook_then_humans_reliability_and_adjudication(app,
     assert len(settled) == 1 and settled[0].author == "Dana" and settled[0].value in labels
 
     app.switch_page("pages/reliability.py").run()
-    widget(app, "selectbox", "rel_gold").set_value("adjudicated").run()
+    widget(app, "selectbox", f"rel_gold_run{rid}").set_value("adjudicated").run()
     no_exceptions(app)
+    assert any("settled rows are the ones the coders disagreed on" in c.value for c in app.caption)
     assert any("against gold" in m.value for m in app.markdown)
 
 
@@ -162,7 +163,8 @@ def test_reliability_of_an_uploaded_table_of_two_human_coders(app):
     overall = frame_with(app, "definition")
     assert overall["n units"].max() == 5  # the row A left empty is missing, not a code
     widget(app, "selectbox", "rel_level").set_value("ordinal").run()
-    widget(app, "text_input", "rel_order").set_value("").run()
+    order = next(t for t in app.text_area if t.label == "Label order, lowest first, one per line")
+    order.set_value("").run()
     assert any("needs the label order" in c.value for c in app.caption)
 
 
@@ -236,3 +238,37 @@ def test_human_codes_that_came_in_the_uploaded_table_join_the_run_as_coders(app,
     counts = zip(pairs["rater A"], pairs["rater B"], pairs["n (units both rated)"], strict=True)
     by_pair = {(a, b): n for a, b, n in counts}
     assert by_pair[("fake-small", "ann")] == 4 and by_pair[("ann", "bo")] == 3  # pairwise deletion
+
+
+def test_each_run_keeps_its_own_label_set_and_a_label_may_hold_a_comma():
+    def page() -> None:
+        import pandas as pd
+        import streamlit as st
+
+        from handai_ui.reliability_settings import reliability_settings
+
+        scope = st.radio("run", ["A", "B"], key="which")
+        labels = {"A": ["Price, value", "Service", "none"], "B": ["x", "y", "z"]}[scope]
+        frame = pd.DataFrame({"m": [labels[0], labels[1]], "h": [labels[0], labels[0]]})
+        settings = reliability_settings("t", frame, {"m": "model", "h": "human"}, scope=scope, labels=labels)
+        st.session_state["got"] = settings.labels
+
+    at = AppTest.from_function(page, default_timeout=30).run()
+    assert at.session_state["got"] == ("Price, value", "Service", "none")  # one label, comma and all
+    at.radio(key="which").set_value("B").run()
+    assert at.session_state["got"] == ("x", "y", "z")  # not run A's labels left in the box
+    at.radio(key="which").set_value("A").run()
+    assert at.session_state["got"] == ("Price, value", "Service", "none")
+
+
+def test_choosing_another_codebook_takes_its_latest_version(app, ledger):
+    for name, versions in (("A", 2), ("B", 3)):
+        for v in range(versions):
+            ledger.save_codebook(name, Codebook(name, (Code(f"code{v}"),)).record())
+    app.switch_page("pages/coder.py").run()
+    app.file_uploader[0].set_value(("t.csv", b"text\nhello\n", "text/csv")).run()
+    widget(app, "selectbox", "qc_codebook").set_value("A").run()
+    widget(app, "selectbox", "qc_cb_version").set_value(1).run()
+    widget(app, "selectbox", "qc_codebook").set_value("B").run()
+    no_exceptions(app)
+    assert widget(app, "selectbox", "qc_cb_version").value == 3  # B's latest, not "version 1" carried over

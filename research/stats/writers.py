@@ -10,6 +10,7 @@ from handai_io import export_bytes
 
 if TYPE_CHECKING:
     from research.stats.figure import Figure
+    from research.stats.gold import GoldResult
     from research.stats.report import Report
 
 HOW_TO_READ = (
@@ -52,7 +53,48 @@ def report_table(report: Report) -> pd.DataFrame:
         ci_low, ci_high = f.ci if f.ci else (None, None)
         cells = [row.scope, row.raters, row.statistic, f.value, ci_low, ci_high, f.n_units, f.n_ratings]
         rows.append([*cells, f.definition, f.missing, f.undefined or "", f.ci_method or ""])
+    for rater, g in report.gold.items():
+        rows += _gold_rows(rater, g)
     return pd.DataFrame(rows, columns=CSV_COLUMNS)
+
+
+PER_CODE = {
+    "precision": "Of the units this rater gave the code, the share the gold column also gave it.",
+    "recall": "Of the units the gold column gave the code, the share this rater also gave it.",
+    "f1": "Harmonic mean of precision and recall for this code.",
+    "support": "Gold units with this code.",
+}
+
+
+UNDEFINED_PER_CODE = {
+    "precision": "the rater never gave this code",
+    "recall": "the code is not in the gold column",
+    "f1": "the code is neither in the gold column nor answered",
+    "support": "",
+}
+CONFUSION = (
+    "Units with this gold label that the rater answered so (off-label and missing answers have their own columns)."
+)
+
+
+def _gold_rows(rater: str, g: GoldResult) -> list[list[object]]:
+    """Each code's precision, recall, F1 and support against gold, and every cell of the confusion
+    matrix, so the CSV holds every figure the screen and the Markdown show."""
+
+    def row(scope: str, statistic: str, value: object, n: int, definition: str, why: str = "") -> list[object]:
+        return [scope, rater, statistic, value, None, None, n, None, definition, "", why, ""]
+
+    rows: list[list[object]] = []
+    for score in g.per_code:
+        for key, definition in PER_CODE.items():
+            value = getattr(score, key)
+            why = "" if value is not None else UNDEFINED_PER_CODE[key]
+            rows.append(row(f"gold: code {score.code}", key, value, score.support, definition, why))
+    for truth, counts in g.confusion.iterrows():
+        for predicted, count in counts.items():
+            cell = f"gold {truth} / answered {predicted}"
+            rows.append(row("gold: confusion", cell, int(count), g.n_units, CONFUSION))
+    return rows
 
 
 def report_csv(report: Report) -> bytes:
