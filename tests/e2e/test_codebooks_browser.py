@@ -35,7 +35,25 @@ def codes_grid(page: Page):
 
 def type_cell(page: Page, row: int, column: int, text: str) -> None:
     """Double-click a cell of the codes table (a click on the empty last row adds a row first),
-    type into the cell's editor, commit with Enter, and wait until the table shows the text."""
+    type into the cell's editor, commit with Enter, and wait until the table shows the text.
+    A rerun that redraws the table mid-edit closes the editor, as it would under a person's
+    fingers: the whole edit is tried again, up to three times."""
+    shown = codes_grid(page).locator("td").filter(has_text=re.compile(rf"^{re.escape(text)}$"))
+    for attempt in (1, 2, 3):
+        try:
+            _edit_cell(page, row, column, text)
+            expect(shown).to_have_count(1, timeout=5_000)
+            return
+        except (PlaywrightTimeout, AssertionError):
+            if attempt == 3:
+                raise
+            page.keyboard.press("Escape")
+            page.wait_for_function(SETTLED)
+            if shown.count() == 1:  # the edit landed after all
+                return
+
+
+def _edit_cell(page: Page, row: int, column: int, text: str) -> None:
     page.wait_for_function(SETTLED)
     grid = codes_grid(page)
     expect(grid).to_be_visible()
@@ -48,23 +66,16 @@ def type_cell(page: Page, row: int, column: int, text: str) -> None:
         page.mouse.click(x, y)
         expect(cells).to_have_count((row + 1) * len(COLUMNS))
     editor = page.locator("#portal textarea")
-    for attempt in (1, 2, 3):  # a table redrawn by the rerun just after the last edit drops the double-click
-        page.wait_for_function(SETTLED)
-        page.mouse.dblclick(x, y)
-        try:
-            editor.wait_for(timeout=3_000)
-            break
-        except PlaywrightTimeout:
-            if attempt == 3:
-                raise
-    editor.type(text, delay=10)
+    page.wait_for_function(SETTLED)
+    page.mouse.dblclick(x, y)
+    editor.wait_for(timeout=3_000)
+    editor.fill(text, timeout=5_000)
     if column == 0:  # a new name redraws the table (so the parent column offers it): wait for the new one
         codes_grid(page).evaluate("e => { e.dataset.before = '1'; }")
-    editor.press("Enter")
+    editor.press("Enter", timeout=5_000)
     if column == 0:
         page.wait_for_function(f"() => !([...document.querySelectorAll('{FRESH}')].pop()?.dataset.before)")
     page.wait_for_function(SETTLED)
-    expect(codes_grid(page).locator("td").filter(has_text=re.compile(rf"^{re.escape(text)}$"))).to_have_count(1)
 
 
 def test_write_a_codebook_save_it_and_download_it_as_refi_qda(app_server, new_page):
