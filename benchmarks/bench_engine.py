@@ -748,10 +748,10 @@ HANDAI_COMPONENTS = (
     ("BatchWriter.run (loop side)", "handai_engine/writer", "run"),
     ("aiohttp ResponseHandler.data_received", "aiohttp/client_proto", "data_received"),
     ("asyncio _run_once (own + epoll)", "stdlib:asyncio/base_events", "_run_once"),
-    ("ledger: record_results (writer thread)", "handai_db", "record_results"),
+    ("ledger: record_results (writer thread)", "ledger/cells", "record_results"),
     ("  SQLAlchemy Connection.execute", "sqlalchemy/engine/base", "execute"),
     ("  sqlite3 commit", "~", "<method 'commit' of 'sqlite3.Connection' objects>"),
-    ("ledger: run_control (idle polls)", "handai_db", "run_control"),
+    ("ledger: run_control (idle polls)", "ledger/runs", "run_control"),
 )
 LOOP_COMPONENTS = (
     ("one: the per-row coroutine", "benchmarks/bench_engine", "one"),
@@ -1199,7 +1199,9 @@ def code_version(use_git: bool = True) -> str:
         return done.stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "handai_engine", "handai_db.py", "handai_prompts.py", "providers")
+    dirty = git(
+        "status", "--porcelain", "--", "handai_engine", "handai_db.py", "ledger", "handai_prompts.py", "providers"
+    )
     return commit + (" + uncommitted engine changes" if dirty else "")
 
 

@@ -1,0 +1,66 @@
+"""Migrations as a list of named functions, applied in order and recorded (DESIGN decision 8)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import update
+from sqlalchemy.engine import Connection as SAConnection
+
+from ledger.models import Base, CacheEntry, CodebookRow, CodebookVersion, Rating, Run, RunStatus
+
+
+def _m0001_initial(conn: SAConnection) -> None:
+    Base.metadata.create_all(conn)
+
+
+def _m0002_cache_and_cost(conn: SAConnection) -> None:
+    for table, column, ddl in (
+        ("runs", "calls", "INTEGER DEFAULT 0"),
+        ("runs", "cache_hits", "INTEGER DEFAULT 0"),
+        ("runs", "cost_usd", "FLOAT"),
+        ("results", "cost_usd", "FLOAT"),
+        ("results", "cached", "BOOLEAN DEFAULT 0"),
+    ):
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
+    CacheEntry.__table__.create(conn, checkfirst=True)
+
+
+def _m0003_stopped(conn: SAConnection) -> None:
+    """`cancelled` is now `stopped` (RunStatus), one word for one thing."""
+    conn.execute(update(Run).where(Run.status == "cancelled").values(status=RunStatus.STOPPED.value))
+
+
+def _m0004_active_time_and_flags(conn: SAConnection) -> None:
+    """Time a run spent running, summed over its resumes; flags on a row (off-list answers)."""
+    conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN active_seconds FLOAT DEFAULT 0")
+    conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN resumed_at DATETIME")
+    conn.exec_driver_sql("ALTER TABLE results ADD COLUMN flags JSON")
+
+
+def _m0005_cells(conn: SAConnection) -> None:
+    """A result is a cell (row, step, arm, sample); old runs are all cell (row, 0, 0, 0)."""
+    for column in ("step", "arm", "sample"):
+        conn.exec_driver_sql(f"ALTER TABLE results ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_results_run_row")
+    conn.exec_driver_sql(
+        "CREATE UNIQUE INDEX IF NOT EXISTS ix_results_cell ON results (run_id, row_index, step, arm, sample)"
+    )
+    conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN plan JSON")
+
+
+def _m0006_codebooks_and_ratings(conn: SAConnection) -> None:
+    """Versioned codebooks, and human codes and adjudicated decisions beside the model's cells."""
+    for model in (CodebookRow, CodebookVersion, Rating):
+        model.__table__.create(conn, checkfirst=True)
+
+
+# Ordered, append-only: a new version appends ("000N_…", fn) and existing databases upgrade.
+MIGRATIONS: list[tuple[str, Callable[[SAConnection], None]]] = [
+    ("0001_initial", _m0001_initial),
+    ("0002_cache_and_cost", _m0002_cache_and_cost),
+    ("0003_stopped", _m0003_stopped),
+    ("0004_active_time_and_flags", _m0004_active_time_and_flags),
+    ("0005_cells", _m0005_cells),
+    ("0006_codebooks_and_ratings", _m0006_codebooks_and_ratings),
+]
