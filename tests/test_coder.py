@@ -319,6 +319,7 @@ def test_off_codebook_answers_are_kept_counted_and_shown(engine, db, llm):
     assert summary | {"code_counts": None} == {
         "cells": 4,
         "coded": 3,
+        "empty": 0,
         "off_codebook": 1,
         "none": 1,
         "unparseable": 0,
