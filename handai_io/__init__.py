@@ -29,12 +29,15 @@ The rooms, each with one job:
     export         CSV/XLSX/JSON/JSONL/Parquet exports; XLSX keeps text as text, CSV's formula guard
                    is a choice whose count ``guarded_cells`` gives; write_table
     bundle         several files in one ZIP (a coded table with its reliability report)
+    documents/     PDF, DOCX, TXT, Markdown, HTML (or a ZIP of them) to rows: per document,
+                   paragraph, page or speaker turn; read_documents
 
 No Streamlit here: pages call these functions.
 """
 
 from handai_io.api import content_hash, list_sheets, read_table, sample_dataset
 from handai_io.bundle import zip_bundle
+from handai_io.documents import DOCUMENT_EXTENSIONS, SPLITS, DocumentTable, is_document, read_documents
 from handai_io.export import (
     EXPORT_FORMATS,
     FORMULA_GUARD_HELP,
@@ -50,6 +53,11 @@ from handai_io.selection import RowSelection, select_rows
 from handai_io.sources import MAX_UPLOAD_BYTES, SUPPORTED_EXTENSIONS
 
 __all__ = [
+    "DOCUMENT_EXTENSIONS",
+    "SPLITS",
+    "DocumentTable",
+    "is_document",
+    "read_documents",
     "zip_bundle",
     "EXPORT_FORMATS",
     "FORMULA_GUARD_HELP",

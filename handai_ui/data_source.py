@@ -1,5 +1,5 @@
-"""The "Data" section of the multi-model pages: upload a table (or reuse this session's upload,
-or the sample dataset) and preview it, with the Transform page's reading options."""
+"""The "Data" section of the multi-model pages: upload a table or documents (or reuse this
+session's upload, or the sample dataset) and preview it, with the Transform page's reading options."""
 
 from __future__ import annotations
 
@@ -8,13 +8,19 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
-from handai_io import SUPPORTED_EXTENSIONS, sample_dataset
+from handai_io import DOCUMENT_EXTENSIONS, SUPPORTED_EXTENSIONS, sample_dataset
 
 from .results import numbered
 from .text import md
-from .upload import Upload, earlier_upload, forget_upload, read_upload, reading_options, sheet_picker
+from .upload import Upload, document_messages, earlier_upload, forget_upload, read_uploads
 
 PREVIEW_ROWS = 200
+UPLOAD_TYPES = list(dict.fromkeys((*SUPPORTED_EXTENSIONS, *DOCUMENT_EXTENSIONS)))
+UPLOAD_HELP = (
+    "A table: CSV, TSV, TXT, Excel (XLSX, XLS), JSON, JSONL or Parquet. Or documents, one or many: "
+    "PDF, DOCX, TXT, Markdown, HTML, or a ZIP of them; they become rows (per document, paragraph, "
+    "page or speaker turn)."
+)
 
 
 @dataclass(frozen=True)
@@ -31,7 +37,7 @@ class Data:
 
 def data_keys(prefix: str) -> tuple[str, ...]:
     """The widget keys `data_section` draws that can be kept across pages (not the uploader)."""
-    return tuple(f"{prefix}_{name}" for name in ("sample", "encoding", "delimiter", "skip"))
+    return tuple(f"{prefix}_{name}" for name in ("sample", "encoding", "delimiter", "skip", "split", "max_chars"))
 
 
 def data_section(prefix: str) -> Data | None:
@@ -39,24 +45,24 @@ def data_section(prefix: str) -> Data | None:
     with `prefix`; the file read is kept under `{prefix}_upload_read` for the session."""
     kept = f"{prefix}_upload_read"
     uploaded = st.file_uploader(
-        "Upload a table",
-        type=list(SUPPORTED_EXTENSIONS),
+        "Upload a table or documents",
+        type=UPLOAD_TYPES,
+        accept_multiple_files=True,
         key=f"{prefix}_upload",
-        help="CSV, TSV, TXT, Excel (XLSX, XLS), JSON, JSONL or Parquet.",
+        help=UPLOAD_HELP,
         on_change=forget_upload,
         args=(kept,),
     )
-    use_sample = st.toggle("Use the sample dataset instead", key=f"{prefix}_sample", disabled=uploaded is not None)
+    files = list(uploaded or [])
+    use_sample = st.toggle("Use the sample dataset instead", key=f"{prefix}_sample", disabled=bool(files))
     upload: Upload | None = None
     data: Data | None = None
-    if uploaded is not None:
-        options, sheet_slot = reading_options(prefix)
-        upload = read_upload(kept, uploaded.getvalue(), uploaded.name, options)
-        if upload is not None:
-            sheet_picker(prefix, sheet_slot, upload)
+    if files:
+        upload = read_uploads(prefix, kept, files)
     elif upload := earlier_upload(kept):
         c = st.columns([4, 1], vertical_alignment="center")
         c[0].caption(f":material/description: Using **{md(upload.name)}**, uploaded earlier in this session.")
+        document_messages(upload if upload.read_as[0] == "documents" else None)
         if c[1].button("Clear", icon=":material/close:", key=f"{prefix}_clear"):
             forget_upload(kept)
             st.rerun()

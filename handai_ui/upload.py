@@ -1,13 +1,27 @@
-"""An uploaded table, read once per content and reading options and kept for the session."""
+"""An uploaded table, or uploaded documents made into rows, read once per content and reading
+options and kept for the session."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from handai_io import FileReadError, LoadedTable, ReadOptions, content_hash, read_table
+from handai_io import (
+    SPLITS,
+    SUPPORTED_EXTENSIONS,
+    FileReadError,
+    LoadedTable,
+    ReadOptions,
+    content_hash,
+    is_document,
+    read_documents,
+    read_table,
+)
+from handai_io.documents import DEFAULT_MAX_CHARS
 
 from .text import md
 
@@ -18,6 +32,7 @@ class Upload:
     name: str
     digest: str  # the content's hash: the run's input_hash, and how estimates find test runs
     read_as: tuple[str, str]  # (name, options) it was read with
+    problems: tuple[str, ...] = ()  # documents only: one message per file that could not be read
 
 
 def read_upload(key: str, data: bytes, name: str, options: ReadOptions) -> Upload | None:
@@ -88,3 +103,95 @@ def earlier_upload(key: str) -> Upload | None:
 
 def forget_upload(key: str) -> None:
     st.session_state.pop(key, None)
+
+
+SPLIT_LABELS = {"document": "Whole document", "paragraph": "Paragraph", "page": "Page (PDF)", "turn": "Speaker turn"}
+MAX_CHARS_HELP = (
+    "A segment longer than this becomes several rows, cut at paragraph, then sentence boundaries, so "
+    "no row is too long for the model. The notes say how many were cut."
+)
+
+
+def read_uploads(prefix: str, key: str, files: Sequence[UploadedFile]) -> Upload | None:
+    """What the uploader holds, read: one table file exactly as before (reading options, sheet
+    picker); documents, or several files, as document rows with the "Split into" choice."""
+    if len(files) == 1 and _is_table(files[0].name) and not _text_as_document(prefix, files[0].name):
+        options, sheet_slot = reading_options(prefix)
+        upload = read_upload(key, files[0].getvalue(), files[0].name, options)
+        if upload is not None:
+            sheet_picker(prefix, sheet_slot, upload)
+        return upload
+    tables = [f.name for f in files if not is_document(f.name)]
+    if tables:
+        st.error(
+            f"{md(', '.join(tables))}: a table is uploaded on its own. Remove it to read the documents, "
+            "or upload only the table.",
+            icon=":material/error:",
+        )
+        return None
+    split, max_chars = document_options(prefix)
+    upload = read_document_upload(key, [(f.name, f.getvalue()) for f in files], split, max_chars)
+    document_messages(upload)
+    return upload if len(upload.table.df) else None
+
+
+def _is_table(name: str) -> bool:
+    return name.rsplit(".", 1)[-1].lower() in SUPPORTED_EXTENSIONS
+
+
+def _text_as_document(prefix: str, name: str) -> bool:
+    """A lone .txt is a table unless the user says it is a document (a transcript, say)."""
+    if not name.lower().endswith(".txt"):
+        return False
+    return st.toggle(
+        "Read this text file as a document (paragraphs or speaker turns), not as a table",
+        key=f"{prefix}_txt_as_document",
+    )
+
+
+def document_options(prefix: str) -> tuple[str, int]:
+    """The "Split into" choice and the longest row (keys ``{prefix}_split``, ``{prefix}_max_chars``)."""
+    c = st.columns([3, 1], vertical_alignment="bottom")
+    split = c[0].radio(
+        "Split into",
+        SPLITS,
+        format_func=SPLIT_LABELS.__getitem__,
+        horizontal=True,
+        key=f"{prefix}_split",
+        help="One row per document, or per paragraph, per page (PDF) or per speaker turn ('Name:' lines).",
+    )
+    max_chars = c[1].number_input(
+        "Max characters per row",
+        100,
+        200_000,
+        value=DEFAULT_MAX_CHARS,
+        step=500,
+        key=f"{prefix}_max_chars",
+        help=MAX_CHARS_HELP,
+    )
+    return str(split), int(max_chars)
+
+
+def read_document_upload(key: str, files: list[tuple[str, bytes]], split: str, max_chars: int) -> Upload:
+    """The documents as rows (kept under `key` until the files or the options change)."""
+    digest = content_hash("\n".join(f"{name}\t{content_hash(data)}" for name, data in files).encode())
+    read_as = ("documents", f"{split}/{max_chars}")
+    kept = st.session_state.get(key)
+    if kept is not None and kept.digest == digest and kept.read_as == read_as:
+        return kept
+    result = read_documents(files, split=split, max_chars=max_chars)
+    name = files[0][0] if len(files) == 1 else f"{files[0][0]} and {len(files) - 1} more"
+    table = LoadedTable(result.df, None, None, [], None, 0, result.notes, name)
+    problems = tuple(problem.message for problem in result.errors)
+    st.session_state[key] = Upload(table, name, digest, read_as, problems)
+    return st.session_state[key]
+
+
+def document_messages(upload: Upload | None) -> None:
+    """One message per file that could not be read, then the notes (what was split or left out)."""
+    if upload is None:
+        return
+    for problem in upload.problems:
+        st.error(md(problem), icon=":material/error:")
+    for note in upload.table.notes:
+        st.caption(f":material/info: {md(note)}")

@@ -1,0 +1,59 @@
+"""AppTest: documents uploaded on a page that uses the shared Data section become rows. Two
+transcripts split into speaker turns show their rows and notes before any call; a bad file's
+message shows while the good one loads; a lone table still reads as a table."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.helpers import no_exceptions, widget
+from tests.test_documents import docx_bytes
+
+TRANSCRIPT = b"Interviewer: How was it?\nAnn: Good, mostly.\n\n[00:01:10] Interviewer: Why?\n"
+
+
+def upload(at: AppTest, page: str, files: list[tuple[str, bytes, str]]) -> None:
+    at.switch_page(page).run()
+    at.file_uploader[0].set_value(files).run()
+    no_exceptions(at)
+
+
+def preview(at: AppTest):
+    return at.dataframe[0].value
+
+
+def test_two_transcripts_split_into_turns_show_rows_and_notes_before_any_call(app):
+    long_answer = "Ann: " + "A long answer that goes on. " * 30
+    docx = docx_bytes(["Interviewer: Start?", long_answer])
+    upload(
+        app, "pages/consensus.py", [("a.txt", TRANSCRIPT, "text/plain"), ("b.docx", docx, "application/octet-stream")]
+    )
+    widget(app, "radio", "cns_split").set_value("turn").run()
+    widget(app, "number_input", "cns_max_chars").set_value(300).run()
+    no_exceptions(app)
+    df = preview(app)
+    assert list(df.columns)[-5:] == ["document", "segment", "position", "speaker", "text"]
+    assert df["speaker"].tolist()[:3] == ["Interviewer", "Ann", "Interviewer"]
+    assert df["position"].tolist()[:3] == ["line 1", "line 2", "line 4"]
+    assert df["document"].tolist()[3:] == ["b.docx"] * 4
+    assert df["segment"].tolist()[3:] == ["1", "2", "3", "4"]
+    assert df["position"].tolist()[3:] == ["paragraph 1"] + ["paragraph 2"] * 3
+    assert any("1 segment longer than 300 characters was split into 3 rows" in c.value for c in app.caption)
+    assert any("and 1 more" in c.value and "7 rows" in c.value for c in app.caption)
+    assert not app.error
+
+
+def test_a_bad_file_gets_its_message_while_the_good_one_loads(app):
+    files = [("good.md", b"# Notes\n\nFirst point.", "text/markdown"), ("bad.pdf", b"%PDF-1.4 junk", "application/pdf")]
+    upload(app, "pages/compare.py", files)
+    widget(app, "radio", "cmp_split").set_value("paragraph").run()
+    assert preview(app)["text"].tolist() == ["# Notes", "First point."]
+    assert [e.value for e in app.error] == [
+        "'bad.pdf' is not a readable PDF (damaged, or not a PDF). Re-save or re-export it."
+    ]
+
+
+def test_one_table_file_still_reads_as_a_table(app):
+    upload(app, "pages/compare.py", [("t.csv", b"id,text\n1,hello\n2,world\n", "text/csv")])
+    assert preview(app)["text"].tolist() == ["hello", "world"]
+    assert not [w for w in app.radio if w.key == "cmp_split"]
