@@ -1,15 +1,23 @@
-"""`runs`: list the ledger's runs; resume, retry the failed cells of, stop, pause or export one."""
+"""`runs`: list the ledger's runs; resume, retry the failed cells of, stop, pause or export one (as a
+table or a methods bundle); repeat a run from its bundle."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import time
+from pathlib import Path
 from typing import Any
 
 from handai_db import Database, Run, RunFilter
-from handai_engine import Engine, Plan
+from handai_engine import Engine, Plan, RunSettings
+from handai_io import content_hash, export_bytes, read_table
+from handai_io.bundle import unzip_bundle
 from providers import Connection
+from research.methods import PROVENANCE, RESULTS, answers_differ, differences, methods_bundle, results_table
+from research.provenance import collect
 
-from .common import CliError, add_guard_option, check_output, connection, finish, rows, write
+from .common import CliError, add_guard_option, check_output, connection, finish, read_input, rows, write
 
 
 def cmd_runs(args: argparse.Namespace, db: Database, engine: Engine) -> int:
@@ -21,6 +29,8 @@ def cmd_runs(args: argparse.Namespace, db: Database, engine: Engine) -> int:
                 f"{run.input_name[:40]}"
             )
         return 0
+    if args.runs_command == "rerun":
+        return _rerun(args, db, engine)
     run = db.get_run(args.run_id)
     if run is None:
         raise CliError(f"No run {args.run_id}. See `python handai_cli.py runs list`.")
@@ -32,9 +42,16 @@ def cmd_runs(args: argparse.Namespace, db: Database, engine: Engine) -> int:
         print(f"run {run.id}: {db.get_run(run.id).status}; the process running it halts within a second")
         return 0
     if args.runs_command == "export":
-        output = check_output(args.output)
-        write(db, run.id, output, args.csv_formula_guard)
-        print(f"Wrote {rows(run)} rows to {output}")
+        if not (args.output or args.bundle):
+            raise CliError("Give --output FILE (the results table), --bundle FILE.zip (a methods bundle), or both.")
+        if args.output:
+            output = check_output(args.output)
+            write(db, run.id, output, args.csv_formula_guard)
+            print(f"Wrote {rows(run)} rows to {output}")
+        if args.bundle:
+            bundle = _bundle_path(args.bundle)
+            bundle.write_bytes(methods_bundle(db, run.id, guard=args.csv_formula_guard))
+            print(f"Wrote the methods bundle ({RESULTS}, {PROVENANCE}, METHODS.md) to {bundle}")
         return 0
     output = check_output(args.output) if args.output else None
     changes = {
@@ -75,6 +92,76 @@ def _run_connections(run: Run) -> Connection | dict[str, Connection]:
     return {a.provider: connection(argparse.Namespace(provider=a.provider), a.endpoint) for a in reversed(arms)}
 
 
+def _bundle_path(path: str) -> Path:
+    out = Path(path)
+    if out.suffix.lower() != ".zip":
+        raise CliError(f"--bundle must end in .zip (got {out.name!r}).")
+    if not out.parent.exists():
+        raise CliError(f"The folder {out.parent} does not exist.")
+    return out
+
+
+def _read_bundle(path: str) -> tuple[dict[str, Any], Any, bytes]:
+    """The bundle's provenance record, its results table and that table's bytes."""
+    source = Path(path)
+    if not source.is_file():
+        raise CliError(f"No such file: {source}")
+    try:
+        files = unzip_bundle(source.read_bytes())
+    except ValueError as exc:
+        raise CliError(f"{source.name} is not a methods bundle: {exc}") from exc
+    if PROVENANCE not in files or RESULTS not in files:
+        raise CliError(f"{source.name} is not a methods bundle: it needs {PROVENANCE} and {RESULTS}.")
+    return json.loads(files[PROVENANCE]), read_table(files[RESULTS], RESULTS).df, files[RESULTS]
+
+
+def _rerun(args: argparse.Namespace, db: Database, engine: Engine) -> int:
+    """Repeat a bundle's run with its recorded settings on its own rows (the results table's input
+    columns) or on --input; say what differs before it runs and how many answers differ after."""
+    prov, recorded, table_bytes = _read_bundle(args.bundle)
+    output = check_output(args.output) if args.output else None
+    columns = prov["input"]["columns"]
+    if args.input:
+        path, data, loaded = read_input(args)
+        df, name, digest = loaded.df, path.name, content_hash(data)
+        if digest != prov["input"]["sha256"]:
+            print(f"input file: SHA-256 {prov['input']['sha256'] or 'not recorded'} -> {digest}")
+    else:
+        df, name, digest = recorded, f"{Path(args.bundle).name}/{RESULTS}", content_hash(table_bytes)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise CliError(f"The input lacks the run's columns: {', '.join(map(str, missing))}.")
+    df = df[columns]
+    settings = RunSettings(**{**prov["settings"], "use_cache": args.cache})
+    session_id = db.create_session(f"Repeat of run {prov['run']['id']} {time.strftime('%Y-%m-%d %H:%M')}")
+    where = {"input_name": name, "input_hash": digest, "session_id": session_id}
+    if prov.get("plan"):
+        plan = Plan.from_record(prov["plan"])
+        conns: Connection | dict[str, Connection] = {
+            a.provider: connection(argparse.Namespace(provider=a.provider), a.endpoint) for a in reversed(plan.arms)
+        }
+        run_id = engine.create_plan_run(df, plan, conns, settings, **where)
+    elif prov["run"]["kind"] == "transform":
+        endpoint = prov["arms"][0]["endpoint"]
+        conns = connection(
+            argparse.Namespace(provider=settings.provider), endpoint if isinstance(endpoint, dict) else None
+        )
+        run_id = engine.create_transform_run(df, settings, conns, **where)
+    else:
+        raise CliError(f"A {prov['run']['kind']} run cannot be repeated from its bundle yet.")
+    changed = differences(prov, collect(db, run_id, table=df))
+    cache = "reply cache on" if args.cache else "reply cache off: every row is sent again"
+    print(f"run {run_id}: repeating run {prov['run']['id']} on {len(df)} rows from {name} ({cache})")
+    print("\n".join(f"differs: {line}" for line in changed) if changed else "same recorded settings and input rows")
+    engine.start(run_id, conns)
+    code = finish(db, engine, run_id, output, args.csv_formula_guard)
+    guard = bool(prov.get("results_file", {}).get("csv_formula_guard", True))
+    repeated = read_table(export_bytes(results_table(db, run_id), "csv", guard=guard), RESULTS).df
+    differ, compared = answers_differ(recorded, repeated, columns)
+    print(f"{differ} of {compared} rows have answers that differ from the bundle's")
+    return code
+
+
 def add_parser(sub: Any) -> None:
     r = sub.add_parser("runs", help="list, resume, retry or export runs")
     rs = r.add_subparsers(dest="runs_command", required=True)
@@ -101,5 +188,14 @@ def add_parser(sub: Any) -> None:
         rc.add_argument("run_id", type=int)
     re_ = rs.add_parser("export")
     re_.add_argument("run_id", type=int)
-    re_.add_argument("--output", "-o", required=True)
+    re_.add_argument("--output", "-o", help="the results table (.csv, .xlsx, .json, .jsonl, .parquet)")
+    re_.add_argument("--bundle", metavar="OUT.zip", help="a methods bundle: results, provenance.json, METHODS.md")
     add_guard_option(re_)
+    rb = rs.add_parser("rerun", help="repeat a run from its methods bundle and say what differs")
+    rb.add_argument("bundle", metavar="BUNDLE.zip")
+    rb.add_argument("--input", help="run on this file instead of the bundle's own rows")
+    rb.add_argument("--output", "-o")
+    rb.add_argument("--cache", action="store_true", help="reuse replies already paid for (default: send every row)")
+    rb.add_argument("--sheet", help="worksheet name for Excel files")
+    rb.add_argument("--encoding", help="text encoding (default: detected)")
+    add_guard_option(rb)

@@ -19,3 +19,12 @@ def zip_bundle(files: Mapping[str, bytes | str]) -> bytes:
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, content.encode("utf-8") if isinstance(content, str) else content)
     return buffer.getvalue()
+
+
+def unzip_bundle(data: bytes) -> dict[str, bytes]:
+    """The members of a bundle (name -> bytes); a file that is not a ZIP raises ValueError."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return {info.filename: archive.read(info) for info in archive.infolist() if not info.is_dir()}
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"Not a ZIP file: {exc}") from exc

@@ -12,6 +12,7 @@ from research.tools import table_for
 
 from .cell_inspector import cell_inspector
 from .downloads import downloads
+from .methods_bundle import methods_bundle_button
 from .results import LIVE_ROWS, SHOWN_ROWS, numbered
 from .services import db
 from .tool_summaries import SUMMARIES
@@ -38,6 +39,7 @@ def multi_results_view(kind: str, run: Run) -> None:
     if len(shown) > SHOWN_ROWS:
         st.caption(f"Showing the first {SHOWN_ROWS:,} rows; the downloads hold every row.")
     downloads(frame.reset_index(drop=True), f"handai_run_{run.id}", key=f"{kind}_{run.id}")
+    methods_bundle_button(run.id, key=f"{kind}_{run.id}")
     cell_inspector(run, key=f"{kind}_{run.id}")
 
 

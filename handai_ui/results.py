@@ -14,6 +14,7 @@ from handai_prompts import flag_duplicates, template_fields
 
 from .downloads import downloads
 from .inspector import inspector
+from .methods_bundle import methods_bundle_button
 from .run_charts import run_charts
 from .services import db
 
@@ -118,6 +119,7 @@ def results_view(kind: str, run_id: int, *, duplicates: bool = False) -> None:
     if len(shown) > SHOWN_ROWS:
         st.caption(f"Showing the first {SHOWN_ROWS:,} rows; the downloads hold every row.")
     downloads(frame.reset_index(drop=True), f"handai_run_{run_id}", key=f"{kind}_{run_id}")
+    methods_bundle_button(run_id, key=f"{kind}_{run_id}")
     inspector(run, key=f"{kind}_{run_id}")
     run_charts(run, frame, output_columns(frame, run))
 
