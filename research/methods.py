@@ -44,7 +44,10 @@ def _models(prov: dict[str, Any]) -> str:
         also = "" if reported == NOT_RECORDED or reported == arm["model"] else f", reported as {reported}"
         samples = f", asked {arm['samples_per_row']} times per row" if arm["samples_per_row"] > 1 else ""
         endpoint = arm["endpoint"]
-        where = f"via {endpoint.get('base_url')}" if isinstance(endpoint, dict) else "endpoint not recorded"
+        if not isinstance(endpoint, dict):
+            where = "endpoint not recorded"
+        else:
+            where = f"via {endpoint['base_url']}" if endpoint.get("base_url") else "via the provider's own endpoint"
         parts.append(f"{arm['model']} ({arm['provider']}, {where}{also}{samples})")
     return "; ".join(parts)
 

@@ -139,7 +139,7 @@ def _arms(plan: Plan, figures: Sequence[CellFigures]) -> list[dict[str, Any]]:
                 "provider": arm.provider,
                 "model": arm.model,
                 "model_reported_by_provider": NOT_RECORDED,
-                "endpoint": {k: v for k, v in arm.endpoint.items() if k != "api_key"} or NOT_RECORDED,
+                "endpoint": arm_endpoint(arm.provider, arm.endpoint),
                 "temperature": arm.temperature,
                 "max_tokens": arm.max_tokens,
                 "samples_per_row": arm.samples,
@@ -151,6 +151,16 @@ def _arms(plan: Plan, figures: Sequence[CellFigures]) -> list[dict[str, Any]]:
             }
         )
     return arms
+
+
+def arm_endpoint(provider: str, endpoint: dict[str, Any]) -> dict[str, Any] | str:
+    """Where an arm's calls went: its recorded endpoint, else its provider's fixed default (an
+    OpenAI run with no base URL went to api.openai.com), never a key."""
+    recorded = {k: v for k, v in endpoint.items() if k != "api_key"}
+    if recorded:
+        return recorded
+    default = getattr(PROVIDERS.get(provider), "base_url", None)
+    return {"base_url": default, "default": True} if default else NOT_RECORDED
 
 
 def _by_status(figures: Sequence[CellFigures]) -> dict[str, int]:

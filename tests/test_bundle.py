@@ -12,12 +12,12 @@ import pandas as pd
 from handai_db import RunStatus
 from handai_engine import Engine, RunSettings
 from handai_io import read_table
-from providers import Connection
+from providers import PROVIDERS, Connection
 from research.codebook import Code, Codebook
 from research.coder import coder_plan
 from research.compare import compare_plan
 from research.methods import METHODS, PROVENANCE, RESULTS, methods_bundle, methods_text
-from research.provenance import NOT_RECORDED, rows_hash
+from research.provenance import NOT_RECORDED, arm_endpoint, rows_hash
 from tests.fake_llm_server import odd_third
 
 ENV_KEY = "sk-proj-ENVSECRETabcdefghijklmnop1234"
@@ -159,3 +159,9 @@ def test_the_results_download_offers_the_methods_bundle(ledger, llm):
     assert not at.exception
     [button] = [b for b in at.get("download_button") if b.label == "Methods bundle (ZIP)"]
     assert button.proto.id  # rendered; the ZIP itself is built only on click
+
+
+def test_an_arm_on_its_providers_own_endpoint_says_which_one():
+    assert arm_endpoint("openai", {}) == {"base_url": PROVIDERS["openai"].base_url, "default": True}
+    assert arm_endpoint("custom", {}) == NOT_RECORDED  # a custom endpoint has no default to name
+    assert arm_endpoint("custom", {"base_url": "http://x/v1", "api_key": "sk-no"}) == {"base_url": "http://x/v1"}

@@ -3,6 +3,7 @@ Cohen's kappa and the confusion matrix. An answer outside the label set is wrong
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -83,9 +84,11 @@ def evaluate(rater: str, gold: Sequence[Cell], answers: Sequence[Cell], labels: 
     ratings = n - missing
     scores = [_score(code, pairs) for code in labels]
     columns = [*labels, OFF_LABEL, NO_ANSWER]
-    confusion = pd.DataFrame(0, index=list(labels), columns=columns, dtype=int)
-    for g, a in pairs:
-        confusion.loc[g, NO_ANSWER if a is None else (a if a in labels else OFF_LABEL)] += 1
+    known = set(labels)
+    cells = Counter((g, NO_ANSWER if a is None else (a if a in known else OFF_LABEL)) for g, a in pairs)
+    confusion = pd.DataFrame(
+        [[cells[(g, c)] for c in columns] for g in labels], index=list(labels), columns=columns, dtype=int
+    )
     if n == 0:
         why = "no unit has a gold label"
         accuracy = undefined("Accuracy", why, 0, 0, ACCURACY, MISSING)
