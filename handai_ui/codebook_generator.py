@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from handai_db import ACTIVE_STATUSES, RowStatus, RunStatus
-from handai_engine import PlanError
+from handai_engine import Plan, PlanError
 from research.codebook import CodebookError
 from research.codebook_gen import MODES, chunk_rows, consolidate_plan, consolidation_rows, draft_codebook, themes_plan
 
@@ -158,21 +158,7 @@ def _start_themes(
     except PlanError as exc:
         st.error(md(exc), icon=":material/error:")
         return
-    conns = connections([model[0]])
-    started = submit_run(
-        THEMES,
-        lambda: engine().create_plan_run(
-            pd.DataFrame(rows),
-            plan,
-            conns,
-            choice.settings(),
-            input_name=data.name,
-            input_hash=data.digest,
-            session_id=session_id(),
-            name=f"Codebook themes: {name}",
-        ),
-        conns,
-    )
+    started = _submit(THEMES, rows, plan, model, choice, data.name, data.digest, f"Codebook themes: {name}")
     if started:
         st.session_state[JOB] = {
             **spec,
@@ -252,24 +238,39 @@ def _start_consolidation(job: dict[str, Any], themes_id: int, outputs: list[Any]
     except (CodebookError, PlanError) as exc:
         st.error(md(exc), icon=":material/error:")
         return
+    input_name, name = f"themes of run #{themes_id}", f"Codebook codes: {job['name']}"
+    started = _submit(CONSOLIDATE, rows, plan, model, choice, input_name, f"run-{themes_id}", name)
+    if started:
+        job["consolidate"] = st.session_state[f"{CONSOLIDATE}_run_id"]
+        st.rerun()
+
+
+def _submit(
+    kind: str,
+    rows: list[dict[str, Any]],
+    plan: Plan,
+    model: tuple[str, str],
+    choice: Choice,
+    input_name: str,
+    input_hash: str,
+    name: str,
+) -> bool:
+    """One of the generator's two runs written to the ledger and started, like any page's run."""
     conns = connections([model[0]])
-    started = submit_run(
-        CONSOLIDATE,
+    return submit_run(
+        kind,
         lambda: engine().create_plan_run(
             pd.DataFrame(rows),
             plan,
             conns,
             choice.settings(),
-            input_name=f"themes of run #{themes_id}",
-            input_hash=f"run-{themes_id}",
+            input_name=input_name,
+            input_hash=input_hash,
             session_id=session_id(),
-            name=f"Codebook codes: {job['name']}",
+            name=name,
         ),
         conns,
     )
-    if started:
-        job["consolidate"] = st.session_state[f"{CONSOLIDATE}_run_id"]
-        st.rerun()
 
 
 def _draft(job: dict[str, Any], themes_id: int, failed: int, chunks: int) -> None:
