@@ -21,7 +21,17 @@ from research.consensus import consensus_plan
 from research.pipeline import load_spec, pipeline_plan
 
 from .codebooks import add_codebook_options, load_codebook, usable
-from .common import CliError, add_guard_option, check_output, connection, finish, read_input, settings
+from .common import (
+    INPUT_HELP,
+    CliError,
+    add_guard_option,
+    add_input_options,
+    check_output,
+    connection,
+    finish,
+    read_input,
+    settings,
+)
 
 
 def _models(specs: Sequence[str]) -> list[tuple[str, str]]:
@@ -219,7 +229,7 @@ def _columns(args: argparse.Namespace) -> list[str]:
 
 
 def _add_multi_options(p: argparse.ArgumentParser, *, prompt: bool) -> None:
-    p.add_argument("input")
+    p.add_argument("input", help=INPUT_HELP)
     if prompt:
         p.add_argument("--prompt", help="the instruction (system prompt); with --codebook, the task (optional)")
         p.add_argument("--columns", help="comma-separated columns to send (default: all)")
@@ -235,8 +245,7 @@ def _add_multi_options(p: argparse.ArgumentParser, *, prompt: bool) -> None:
     p.add_argument("--budget", type=float, help="pause the run before its cost passes this many USD")
     p.add_argument("--no-cache", action="store_true", help="call the models even for replies already paid for")
     p.add_argument("--limit", type=int, help="only the first N rows (a test run)")
-    p.add_argument("--sheet", help="worksheet name for Excel files")
-    p.add_argument("--encoding", help="text encoding (default: detected)")
+    add_input_options(p)
     p.add_argument("--output", "-o", required=True, help="OUT.csv, .xlsx, .json, .jsonl or .parquet")
     add_guard_option(p)
     p.set_defaults(model=None, json=False, max_tokens=None, fields=None, columns=None, template=None)

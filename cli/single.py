@@ -4,26 +4,31 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from typing import Any
 
 from handai_db import Database
 from handai_engine import Engine
-from handai_io import ReadOptions, content_hash, read_table
+from handai_io import content_hash
 from handai_prompts import GENERATE_TEMPLATES, make_schema
 from providers import PROVIDERS
 
-from .common import CliError, add_guard_option, check_output, connection, finish, settings
+from .common import (
+    INPUT_HELP,
+    CliError,
+    add_guard_option,
+    add_input_options,
+    check_output,
+    connection,
+    finish,
+    read_input,
+    settings,
+)
 
 
 def cmd_transform(args: argparse.Namespace, db: Database, engine: Engine) -> int:
     output = check_output(args.output)
     conn = connection(args)
-    path = Path(args.input)
-    if not path.is_file():
-        raise CliError(f"No such file: {path}")
-    data = path.read_bytes()
-    table = read_table(data, path.name, ReadOptions(sheet=args.sheet, encoding=args.encoding))
+    path, data, table = read_input(args)
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else []
     run_settings = settings(args, system_prompt=args.prompt, columns=columns, row_template=args.template)
     session_id = db.create_session(f"Command line {time.strftime('%Y-%m-%d %H:%M')}")
@@ -91,14 +96,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_parsers(sub: Any) -> None:
-    t = sub.add_parser("transform", help="run one instruction on every row of a file")
-    t.add_argument("input")
+    t = sub.add_parser("transform", help="run one instruction on every row of a table, or on documents made into rows")
+    t.add_argument("input", help=INPUT_HELP)
     t.add_argument("--prompt", required=True, help="the instruction (system prompt)")
     t.add_argument("--columns", help="comma-separated columns to send (default: all)")
     t.add_argument("--template", help="user message template with {column} placeholders")
     t.add_argument("--limit", type=int, help="only the first N rows (a test run)")
-    t.add_argument("--sheet", help="worksheet name for Excel files")
-    t.add_argument("--encoding", help="text encoding (default: detected)")
+    add_input_options(t)
     add_run_options(t)
     g = sub.add_parser("generate", help="generate a synthetic dataset")
     g.add_argument("--description", help="what the dataset is about")

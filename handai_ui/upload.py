@@ -21,7 +21,7 @@ from handai_io import (
     read_documents,
     read_table,
 )
-from handai_io.documents import DEFAULT_MAX_CHARS
+from handai_io.documents import DEFAULT_MAX_CHARS, manifest
 
 from .text import md
 
@@ -174,7 +174,7 @@ def document_options(prefix: str) -> tuple[str, int]:
 
 def read_document_upload(key: str, files: list[tuple[str, bytes]], split: str, max_chars: int) -> Upload:
     """The documents as rows (kept under `key` until the files or the options change)."""
-    digest = content_hash("\n".join(f"{name}\t{content_hash(data)}" for name, data in files).encode())
+    digest = content_hash(manifest(files))  # the CLI hashes the same documents the same way
     read_as = ("documents", f"{split}/{max_chars}")
     kept = st.session_state.get(key)
     if kept is not None and kept.digest == digest and kept.read_as == read_as:

@@ -1,10 +1,9 @@
-"""Transform: upload a table, write one instruction, run it on every row."""
+"""Transform: upload a table (or documents, made into rows), write one instruction, run it on every row."""
 
 import pandas as pd
 import streamlit as st
 
 import handai_ui as ui
-from handai_io import SUPPORTED_EXTENSIONS, sample_dataset
 from handai_prompts import (
     TemplateError,
     build_messages,
@@ -17,14 +16,10 @@ from providers import check_key_format
 
 choice = ui.frame()
 st.title("Transform", anchor=False)
-st.caption("Run one instruction on every row of a table.")
+st.caption("Run one instruction on every row of a table, or on every segment of your documents.")
 
-UPLOAD = "tf_upload_read"
 KEPT = (
-    "tf_sample",
-    "tf_encoding",
-    "tf_delimiter",
-    "tf_skip",
+    *ui.data_keys("tf"),  # sample, reading options, and the documents' split and longest row
     "tf_prompt",
     "tf_mode",
     "tf_template",
@@ -41,46 +36,13 @@ ui.keep(*KEPT)
 
 # -- 1. data --------------------------------------------------------------------------------------
 st.subheader("1 · Data", anchor=False)
-uploaded = st.file_uploader(
-    "Upload a table",
-    type=list(SUPPORTED_EXTENSIONS),
-    key="tf_upload",
-    help="CSV, TSV, TXT, Excel (XLSX, XLS), JSON, JSONL or Parquet.",
-    on_change=ui.forget_upload,
-    args=(UPLOAD,),
-)
-use_sample = st.toggle("Use the sample dataset instead", key="tf_sample", disabled=uploaded is not None)
-upload: ui.Upload | None = None
-df: pd.DataFrame | None = None
-descriptions: dict[str, str] = {}
-input_name, input_hash = "", ""
-if uploaded is not None:
-    options, sheet_slot = ui.reading_options("tf")
-    upload = ui.read_upload(UPLOAD, uploaded.getvalue(), uploaded.name, options)
-    if upload is not None:
-        ui.sheet_picker("tf", sheet_slot, upload)
-elif upload := ui.earlier_upload(UPLOAD):
-    c = st.columns([4, 1], vertical_alignment="center")
-    c[0].caption(f":material/description: Using **{ui.md(upload.name)}**, uploaded earlier in this session.")
-    if c[1].button("Clear", icon=":material/close:", key="tf_clear"):
-        ui.forget_upload(UPLOAD)
-        st.rerun()
-elif use_sample:
-    df, input_name, input_hash = sample_dataset(), "sample_reviews.csv", "sample"
-if upload is not None:
-    df, input_name, input_hash = upload.table.df, upload.name, upload.digest
-    descriptions = upload.table.descriptions
-
-if df is None:
-    st.info("Upload a file, or turn on the sample dataset, to begin.", icon=":material/upload_file:")
-else:
-    st.caption(f"**{ui.md(input_name)}** · {len(df):,} rows × {len(df.columns)} columns")
-    st.dataframe(ui.numbered(df.head(200)), width="stretch", height=240)
-    if len(df) > 200:
-        st.caption("Preview of the first 200 rows; every row is processed.")
+data = ui.data_section("tf")  # a table, or documents made into rows; kept under "tf_upload_read"
+df: pd.DataFrame | None = data.df if data is not None else None
+descriptions: dict[str, str] = data.descriptions if data is not None else {}
+input_name, input_hash = (data.name, data.digest) if data is not None else ("", "")
 
 # -- 2. instruction -------------------------------------------------------------------------------
-if df is not None and len(df.columns):
+if df is not None:
     st.subheader("2 · Instruction", anchor=False)
     columns = [str(c) for c in df.columns]
     kept_columns = st.session_state.get("tf_columns")

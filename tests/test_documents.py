@@ -245,3 +245,32 @@ def test_a_pdf_locked_only_against_editing_reads():
     writer.write(out)
     table = read_documents([("o.pdf", out.getvalue())])
     assert rows(table) == [("o.pdf", "1", "page 1", "Open text")] and table.errors == []
+
+
+def test_header_lines_that_look_like_turns_are_not_speakers():
+    """ "Date: 3 May 2021" opens a line as "Ann:" does; only labels that recur, name a role, or come
+    once the conversation has begun are speakers, and header keys never are."""
+    text = (
+        b"Date: 3 May 2021\nLocation: Zoom\nProject Title: Care at home\n\n"
+        b"Ann: I started in 2019.\nBob: Why then?\nAnn: The pay.\n\n"
+        b"Date: 4 May 2021\nBob: And now?\nCarol: I joined late.\nNote: laughter\n"
+    )
+    table = read_documents([("t.txt", text)], split="turn")
+    got = [(r[2], r[3], r[4]) for r in rows(table)]
+    assert got[0][0] == "line 1" and pd.isna(got[0][1])
+    assert got[0][2] == "Date: 3 May 2021\nLocation: Zoom\nProject Title: Care at home"
+    assert got[1:] == [
+        ("line 5", "Ann", "I started in 2019."),
+        ("line 6", "Bob", "Why then?"),
+        ("line 7", "Ann", "The pay.\nDate: 4 May 2021"),  # blocks join by line
+        ("line 10", "Bob", "And now?"),
+        ("line 11", "Carol", "I joined late.\nNote: laughter"),
+    ]
+    assert table.notes == []
+
+
+def test_a_header_alone_is_not_a_transcript():
+    table = read_documents([("h.txt", b"Date: 3 May 2021\nLocation: Zoom\n\nWe met twice.")], split="turn")
+    assert table.df["text"].tolist() == ["Date: 3 May 2021\nLocation: Zoom", "We met twice."]
+    assert table.df["speaker"].isna().all()
+    assert "No speaker turns" in table.notes[0]

@@ -57,3 +57,47 @@ def test_one_table_file_still_reads_as_a_table(app):
     upload(app, "pages/compare.py", [("t.csv", b"id,text\n1,hello\n2,world\n", "text/csv")])
     assert preview(app)["text"].tolist() == ["hello", "world"]
     assert not [w for w in app.radio if w.key == "cmp_split"]
+
+
+def test_transform_runs_a_docx_transcript_split_into_turns_and_keeps_the_position_columns(app, llm):
+    from handai_db import Database, default_url
+    from handai_io import export_bytes, read_table
+    from tests.test_app import use_fake_server, wait_for_run
+
+    use_fake_server(app, llm)
+    docx = docx_bytes(["Date: 3 May 2021", "Interviewer: How did you start?", "Ann: By chance.", "Interviewer: Then?"])
+    upload(app, "pages/transform.py", [("talk.docx", docx, "application/octet-stream")])
+    widget(app, "radio", "tf_split").set_value("turn").run()
+    no_exceptions(app)
+    shown = preview(app).fillna("")
+    assert [tuple(r) for r in shown[["segment", "position", "speaker", "text"]].itertuples(index=False)] == [
+        ("1", "paragraph 1", "", "Date: 3 May 2021"),
+        ("2", "paragraph 2", "Interviewer", "How did you start?"),
+        ("3", "paragraph 3", "Ann", "By chance."),
+        ("4", "paragraph 4", "Interviewer", "Then?"),
+    ]
+    assert any("**talk.docx** · 4 rows × 5 columns" in c.value for c in app.caption)
+    widget(app, "text_area", "tf_prompt").set_value("Code the turn.").run()
+    widget(app, "multiselect", "tf_columns").set_value(["speaker", "text"]).run()
+    widget(app, "button", "tf_full").click().run()
+    no_exceptions(app)
+    run_id = int(app.query_params["run"][0] if isinstance(app.query_params["run"], list) else app.query_params["run"])
+    wait_for_run(run_id)
+    app.run()
+    assert [r.user for r in llm.requests()][1] == '{"speaker": "Interviewer", "text": "How did you start?"}'
+    results = next(d.value for d in app.dataframe if "ai_output" in d.value.columns)
+    assert {"document", "segment", "position", "speaker"} <= set(results.columns)
+    assert {b.label for b in app.get("download_button")} >= {"CSV", "XLSX", "JSON", "JSONL"}
+    db = Database(default_url())
+    try:  # what the CSV download holds: the page exports the run's results frame
+        exported = read_table(export_bytes(db.results_frame(run_id), "csv"), "out.csv").df
+    finally:
+        db.close()
+    assert exported[["document", "segment", "position"]].values.tolist()[3] == ["talk.docx", "4", "paragraph 4"]
+    assert exported["ai_status"].tolist() == ["succeeded"] * 4
+
+    app.switch_page("pages/history.py").run()
+    app.switch_page("pages/transform.py").run()
+    assert any("Using **talk.docx**" in c.value for c in app.caption)
+    app.file_uploader[0].set_value([("talk.docx", docx, "application/octet-stream")]).run()
+    assert widget(app, "radio", "tf_split").value == "turn"  # kept across the page switch

@@ -10,16 +10,20 @@ paragraph, then sentence boundaries. Every file is read on its own: a bad one ge
     readers    one function per format → blocks (pages or paragraphs)
     segments   blocks → document / paragraphs / pages / turns; long segments cut
     archive    a ZIP's members, measured and refused one by one
+    folder     a folder's files (the command line's input), measured the same way
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
 from handai_io.documents.archive import zip_members
+from handai_io.documents.folder import folder_files
 from handai_io.documents.readers import Block, DocumentError, read_docx, read_html, read_pdf, read_text
 from handai_io.documents.segments import SPLITS, has_turns, segments, split_long
 from handai_io.sources import MAX_UPLOAD_BYTES
@@ -94,6 +98,23 @@ def read_documents(
                 )
     notes.extend(_summary_notes(no_pages, no_turns, cut, max_chars))
     return DocumentTable(_frame(rows, split), notes, errors)
+
+
+def read_document_folder(
+    root: Path, *, split: str = "document", max_chars: int = DEFAULT_MAX_CHARS
+) -> tuple[DocumentTable, list[tuple[str, bytes]]]:
+    """A folder's documents as rows (sub-folders included; ZIPs in it opened), with the files
+    read, for their ``manifest``. A file refused before reading is one error like any other."""
+    files, refused = folder_files(root)
+    table = read_documents(files, split=split, max_chars=max_chars)
+    table.errors[:0] = [DocumentProblem(label, message) for label, message in refused]
+    return table, files
+
+
+def manifest(files: Sequence[tuple[str, bytes]]) -> bytes:
+    """One line per file, its name and SHA-256: what a set of documents' input hash is taken of,
+    in the app and on the command line alike, so the same files give the same hash."""
+    return "\n".join(f"{name}\t{hashlib.sha256(data).hexdigest()}" for name, data in files).encode()
 
 
 def _expand(files: Sequence[tuple[str, bytes]], errors: list[DocumentProblem]) -> list[tuple[str, bytes]]:
@@ -173,5 +194,7 @@ __all__ = [
     "DocumentProblem",
     "DocumentTable",
     "is_document",
+    "manifest",
+    "read_document_folder",
     "read_documents",
 ]

@@ -22,7 +22,7 @@ def zip_members(data: bytes, name: str) -> tuple[list[tuple[str, bytes]], list[t
     An archive that cannot be opened at all is one refused entry under its own name."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-        infos = [i for i in archive.infolist() if not i.is_dir() and not _is_junk(i.filename)]
+        infos = [i for i in archive.infolist() if not i.is_dir() and not is_junk(i.filename)]
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
         return [], [(name, f"'{name}' is not a readable ZIP archive ({exc}). Re-create the archive.")]
     if len(infos) > MAX_MEMBERS:
@@ -68,7 +68,7 @@ def _member_problem(info: zipfile.ZipInfo, total: int) -> str | None:
     return None
 
 
-def _is_junk(filename: str) -> bool:
+def is_junk(filename: str) -> bool:
     """macOS resource forks and hidden files travel in ZIPs but are nobody's documents."""
     base = posixpath.basename(filename.rstrip("/"))
     return filename.startswith(_SKIPPED_PREFIXES) or base.startswith(".") or base in ("Thumbs.db", "desktop.ini")

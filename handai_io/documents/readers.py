@@ -8,6 +8,7 @@ they raise is treated as "damaged", since a hostile file can make them raise alm
 from __future__ import annotations
 
 import io
+import logging
 import re
 import zipfile
 from dataclasses import dataclass
@@ -18,6 +19,10 @@ from handai_io.encodings import decode
 MAX_DOCX_UNPACKED_BYTES = 200 * 1024 * 1024  # a DOCX unpacking to more than this is refused (zip bomb)
 MAX_PDF_PAGES = 5000
 _BLANK_LINES = re.compile(r"\n\s*\n")
+# pypdf logs what it repairs ("EOF marker not found") as warnings; with no handler configured
+# Python would print them on stderr next to our one message per file. An app that configures
+# logging still receives them.
+logging.getLogger("pypdf").addHandler(logging.NullHandler())
 
 
 class DocumentError(Exception):

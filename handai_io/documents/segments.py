@@ -7,6 +7,7 @@ A segment keeps its position (page, paragraph or line) so a quote can be found i
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from handai_io.documents.readers import Block
@@ -20,6 +21,20 @@ _TIMESTAMP = r"(?:[\[(]?\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?[\])]?\s*[-–]?\s*)
 _NAME = r"(?:Speaker\s+\d+|[A-Z][\w.'’-]{0,30}(?:\s+(?:[A-Z][\w.'’-]{0,30}|\d+)){0,3})"
 _TURN = re.compile(
     rf"^\s*{_TIMESTAMP}(?:\*\*)?(?P<speaker>{_NAME})(?:\*\*)?\s*(?:\[[^\]]{{1,20}}\]\s*)?:(?:\*\*)?(?:\s+|$)(?P<rest>.*)$"
+)
+# Labels that name a speaker by role, and the keys of a transcript's header block (casefolded).
+_ROLE = re.compile(
+    r"(?:speaker|interviewer|interviewee|respondent|participant|moderator|facilitator|researcher|"
+    r"int|resp|[iprq]|a)\s*\d*"
+)
+_HEADER_KEYS = frozenset(
+    (
+        *("date", "time", "start time", "duration", "length", "location", "place", "venue", "setting"),
+        *("title", "subject", "topic", "project", "study", "site", "session", "language", "source"),
+        *("file", "filename", "recording", "audio", "transcript", "transcriber", "transcribed by"),
+        *("note", "notes", "comment", "comments", "summary", "keywords", "interview date", "recording date"),
+        *("attendees", "participants", "present", "participant id", "id", "age", "gender", "occupation"),
+    )
 )
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)]*\s+")
@@ -46,12 +61,13 @@ def segments(blocks: list[Block], split: str) -> list[Segment]:
 
 
 def turns(blocks: list[Block]) -> list[Segment]:
-    """Speaker turns: a line that opens with "Name:" starts one, and the lines after it belong to
-    it until the next. Text before the first turn is a segment without a speaker."""
+    """Speaker turns: a line that opens with a speaker's "Name:" starts one, and the lines after it
+    belong to it until the next. Text before the first turn is a segment without a speaker."""
+    opening = _turn_openings(blocks)
     found: list[tuple[str, str | None, list[str]]] = []
-    for block in blocks:
+    for b, block in enumerate(blocks):
         for offset, line in enumerate(block.text.split("\n")):
-            match = _TURN.match(line)
+            match = opening.get((b, offset))
             if match:
                 found.append((_line_position(block, offset), match["speaker"].strip(), [match["rest"].strip()]))
             elif not found:
@@ -67,7 +83,34 @@ def turns(blocks: list[Block]) -> list[Segment]:
 
 
 def has_turns(blocks: list[Block]) -> bool:
-    return any(_TURN.match(line) for b in blocks for line in b.text.split("\n"))
+    return bool(_turn_openings(blocks))
+
+
+def _turn_openings(blocks: list[Block]) -> dict[tuple[int, int], re.Match[str]]:
+    """The lines (block index, line offset) that open a turn. "Date: 3 May 2021" looks like a turn
+    too, so a label opens one only if it is a speaker's: it recurs in the document (people in a
+    conversation speak more than once), or names a role ("Interviewer", "Speaker 2", "P3"), or
+    comes once the conversation has begun (after such a turn). Header keys ("Date", "Location",
+    "Notes"…) never do, even when a file of several interviews repeats them."""
+    found = [
+        ((b, offset), match)
+        for b, block in enumerate(blocks)
+        for offset, line in enumerate(block.text.split("\n"))
+        if (match := _TURN.match(line))
+    ]
+    counts = Counter(_label(match) for _, match in found)
+    openings: dict[tuple[int, int], re.Match[str]] = {}
+    for where, match in found:
+        label = _label(match)
+        if label in _HEADER_KEYS:
+            continue
+        if openings or counts[label] > 1 or _ROLE.fullmatch(label):
+            openings[where] = match
+    return openings
+
+
+def _label(match: re.Match[str]) -> str:
+    return " ".join(match["speaker"].split()).casefold()
 
 
 def split_long(text: str, max_chars: int) -> list[str]:
