@@ -4,18 +4,27 @@ table or a methods bundle); repeat a run from its bundle."""
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 from handai_db import Database, Run, RunFilter
-from handai_engine import Engine, Plan, RunSettings
-from handai_io import content_hash, export_bytes, read_table
-from handai_io.bundle import unzip_bundle
+from handai_engine import Engine, Plan
+from handai_io import content_hash
 from providers import Connection
-from research.methods import PROVENANCE, RESULTS, answers_differ, differences, methods_bundle, results_table
-from research.provenance import collect
+from research.methods import PROVENANCE, RESULTS, methods_bundle
+from research.rerun import (
+    Bundle,
+    CannotRepeat,
+    NotABundle,
+    Repeat,
+    compare_answers,
+    create_repeat,
+    input_file_change,
+    plan_repeat,
+    read_bundle,
+    recorded_differences,
+)
 
 from .common import CliError, add_guard_option, check_output, connection, finish, read_input, rows, write
 
@@ -101,63 +110,51 @@ def _bundle_path(path: str) -> Path:
     return out
 
 
-def _read_bundle(path: str) -> tuple[dict[str, Any], Any, bytes]:
-    """The bundle's provenance record, its results table and that table's bytes."""
+def _read_bundle(path: str) -> Bundle:
     source = Path(path)
     if not source.is_file():
         raise CliError(f"No such file: {source}")
     try:
-        files = unzip_bundle(source.read_bytes())
-    except ValueError as exc:
-        raise CliError(f"{source.name} is not a methods bundle: {exc}") from exc
-    if PROVENANCE not in files or RESULTS not in files:
-        raise CliError(f"{source.name} is not a methods bundle: it needs {PROVENANCE} and {RESULTS}.")
-    return json.loads(files[PROVENANCE]), read_table(files[RESULTS], RESULTS).df, files[RESULTS]
+        return read_bundle(source.read_bytes(), source.name)
+    except NotABundle as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _repeat_connections(repeat: Repeat) -> Connection | dict[str, Connection]:
+    """Today's keys (from the environment, never the bundle) for the endpoints the run recorded."""
+    if repeat.plan is not None:
+        return {
+            a.provider: connection(argparse.Namespace(provider=a.provider), a.endpoint)
+            for a in reversed(repeat.plan.arms)
+        }
+    return connection(argparse.Namespace(provider=repeat.settings.provider), repeat.endpoint or None)
 
 
 def _rerun(args: argparse.Namespace, db: Database, engine: Engine) -> int:
     """Repeat a bundle's run with its recorded settings on its own rows (the results table's input
     columns) or on --input; say what differs before it runs and how many answers differ after."""
-    prov, recorded, table_bytes = _read_bundle(args.bundle)
+    bundle = _read_bundle(args.bundle)
     output = check_output(args.output) if args.output else None
-    columns = prov["input"]["columns"]
+    table, name, digest = None, "", ""
     if args.input:
         path, data, loaded = read_input(args)
-        df, name, digest = loaded.df, path.name, content_hash(data)
-        if digest != prov["input"]["sha256"]:
-            print(f"input file: SHA-256 {prov['input']['sha256'] or 'not recorded'} -> {digest}")
-    else:
-        df, name, digest = recorded, f"{Path(args.bundle).name}/{RESULTS}", content_hash(table_bytes)
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise CliError(f"The input lacks the run's columns: {', '.join(map(str, missing))}.")
-    df = df[columns]
-    settings = RunSettings(**{**prov["settings"], "use_cache": args.cache})
-    session_id = db.create_session(f"Repeat of run {prov['run']['id']} {time.strftime('%Y-%m-%d %H:%M')}")
-    where = {"input_name": name, "input_hash": digest, "session_id": session_id}
-    if prov.get("plan"):
-        plan = Plan.from_record(prov["plan"])
-        conns: Connection | dict[str, Connection] = {
-            a.provider: connection(argparse.Namespace(provider=a.provider), a.endpoint) for a in reversed(plan.arms)
-        }
-        run_id = engine.create_plan_run(df, plan, conns, settings, **where)
-    elif prov["run"]["kind"] == "transform":
-        endpoint = prov["arms"][0]["endpoint"]
-        conns = connection(
-            argparse.Namespace(provider=settings.provider), endpoint if isinstance(endpoint, dict) else None
-        )
-        run_id = engine.create_transform_run(df, settings, conns, **where)
-    else:
-        raise CliError(f"A {prov['run']['kind']} run cannot be repeated from its bundle yet.")
-    changed = differences(prov, collect(db, run_id, table=df))
+        table, name, digest = loaded.df, path.name, content_hash(data)
+        if change := input_file_change(bundle, digest):
+            print(change)
+    try:
+        repeat = plan_repeat(bundle, table, name=name, digest=digest, use_cache=args.cache)
+    except CannotRepeat as exc:
+        raise CliError(str(exc)) from exc
+    session_id = db.create_session(f"Repeat of run {bundle.run_id} {time.strftime('%Y-%m-%d %H:%M')}")
+    conns = _repeat_connections(repeat)
+    run_id = create_repeat(engine, repeat, conns, session_id=session_id)
+    changed = recorded_differences(db, bundle, run_id, repeat)
     cache = "reply cache on" if args.cache else "reply cache off: every row is sent again"
-    print(f"run {run_id}: repeating run {prov['run']['id']} on {len(df)} rows from {name} ({cache})")
+    print(f"run {run_id}: repeating run {bundle.run_id} on {len(repeat.rows)} rows from {repeat.input_name} ({cache})")
     print("\n".join(f"differs: {line}" for line in changed) if changed else "same recorded settings and input rows")
     engine.start(run_id, conns)
     code = finish(db, engine, run_id, output, args.csv_formula_guard)
-    guard = bool(prov.get("results_file", {}).get("csv_formula_guard", True))
-    repeated = read_table(export_bytes(results_table(db, run_id), "csv", guard=guard), RESULTS).df
-    differ, compared = answers_differ(recorded, repeated, columns)
+    differ, compared = compare_answers(db, bundle, run_id)
     print(f"{differ} of {compared} rows have answers that differ from the bundle's")
     return code
 

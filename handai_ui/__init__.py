@@ -22,6 +22,7 @@ run_charts     what came back: value counts, latency, throughput and errors over
 downloads      one download button per export format
 inspector      one row as recorded, input beside answer; what was sent, the raw reply
 provenance     what a run sent, from its record
+bundle_rerun   a run repeated from its methods bundle (History), and how many answers differ
 run_section    the run a page shows, with its controls and results (a multi-model run's too)
 
 For runs of several models or steps (Compare, Consensus, Pipeline):
@@ -54,6 +55,7 @@ Nothing here speaks SQL or HTTP, or holds business rules; the engine, handai_db 
 """
 
 from .adjudication_card import adjudication_card
+from .bundle_rerun import bundle_rerun
 from .codebook_editor import CODEBOOK_SOURCES, codebook_editor, codebook_import, codebook_picker, codebook_start
 from .codebook_generator import codebook_generator
 from .codebook_pick import ChosenCodebook, codebook_keys, codebook_pick, codebook_ref_text
@@ -119,6 +121,7 @@ __all__ = [
     "row_keys",
     "show_report",
     "base_url_box",
+    "bundle_rerun",
     "clone_run",
     "coders_form",
     "column_label",

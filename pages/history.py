@@ -16,8 +16,16 @@ st.title("History", anchor=False)
 db = ui.db()
 tab_runs, tab_sessions, tab_stats = st.tabs(["Runs", "Sessions", "Statistics"])
 
+
+def open_run(run_id: int) -> None:
+    """Show `run_id` below (also from a widget callback): the picker says so, the table's selection starts over."""
+    st.session_state["hist_run"] = st.session_state["hist_open"] = run_id
+    st.session_state.pop("hist_table", None)
+
+
 # -- runs -----------------------------------------------------------------------------------------
 with tab_runs:
+    ui.bundle_rerun("hist", open_run)
     c = st.columns(4)
     statuses = c[0].multiselect("Status", RUN_STATUSES, key="hist_status")
     kinds = c[1].multiselect("Kind", ["transform", "generate", *TOOLS], key="hist_kind")
@@ -76,6 +84,8 @@ with tab_runs:
         default = ids.index(st.session_state.get("hist_run", ids[0])) if st.session_state.get("hist_run") in ids else 0
         if selected_rows:
             default = selected_rows[0]
+        if st.session_state.get("hist_open") not in ids:  # e.g. a run the filters now hide
+            st.session_state.pop("hist_open", None)
         run_id = st.selectbox("Open run", ids, index=default, format_func=lambda i: f"Run #{i}", key="hist_open")
         st.session_state["hist_run"] = run_id
         run = db.get_run(run_id)
