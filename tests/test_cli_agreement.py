@@ -1,26 +1,18 @@
-"""`handai_cli.py agreement`, run as a user runs it: a subprocess on files written here."""
+"""`handai_cli.py agreement`, run as a user runs it on files written here: its exit code and printed
+lines (`handai_cli.main` in this process, see `run_cli`)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
-from tests.helpers import PYTHON, ROOT, cli_env
+from tests.helpers import CliResult, cli_env, run_cli
 from tests.stats_data import krippendorff_frame
 
 
-def agreement(args: list[str], tmp_path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [PYTHON, str(ROOT / "handai_cli.py"), "agreement", *args],
-        env=cli_env(tmp_path / "data"),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-    )
+def agreement(args: list[str], tmp_path) -> CliResult:
+    return run_cli(["agreement", *args], cli_env(tmp_path / "data"))
 
 
 @pytest.fixture

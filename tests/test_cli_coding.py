@@ -1,6 +1,7 @@
-"""Codebooks on the command line, run as a script runs them: a subprocess, codebooks written here
-(a file, or one saved through `codebooks import`), the fake server. The custom provider gets no
-JSON schema, so a `[[pick:…]]` marker in a row can make a model answer outside the codebook."""
+"""Codebooks on the command line, run as a script runs them (`handai_cli.main` in this process, a
+fresh database and engine per call: `run_cli`): codebooks written here (a file, or one saved
+through `codebooks import`), the fake server. The custom provider gets no JSON schema, so a
+`[[pick:…]]` marker in a row can make a model answer outside the codebook."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ from handai_engine import Plan
 from handai_io import read_table
 from research.codebook import Code, Codebook
 from research.codebook_io import read_codebook
-from tests.helpers import cli_env
-from tests.test_cli import cli
+from tests.helpers import cli_env, run_cli
 
 CODEBOOK_CSV = (
     'name,definition,inclusion\nprice,What it costs,"Mentions money, cost or value"\nquality,How well it is made,\n'
@@ -72,7 +72,7 @@ def sent(text: str) -> str:
 def test_code_keeps_off_codebook_answers_checks_quotes_and_prints_the_counts(llm, env, src, codebook, tmp_path):
     out = tmp_path / "coded.csv"
     args = ["code", str(src), "--codebook", str(codebook), "--model", "custom:fake-small", "--columns", "text"]
-    done = cli([*args, "--prompt", "Why this rating?", "--base-url", llm.url, "--output", str(out)], env)
+    done = run_cli([*args, "--prompt", "Why this rating?", "--base-url", llm.url, "--output", str(out)], env)
     assert done.returncode == 1, done.stderr  # one cell failed (unparseable)
     df = read_table(out).df
     assert list(df.columns) == ["id", "text", "code", "rationale", "evidence", "off_codebook", "evidence_found",
@@ -98,14 +98,14 @@ def test_a_multi_label_codebook_saved_by_name_and_version(llm, env, tmp_path):
     second = tmp_path / "v2.json"
     second.write_text(json.dumps({"name": "Reasons", "multi_label": True, "codes": ["price", "quality", "service"]}))
     for path in (first, second):
-        assert cli(["codebooks", "import", str(path)], env).returncode == 0
+        assert run_cli(["codebooks", "import", str(path)], env).returncode == 0
     src = tmp_path / "in.csv"
     texts = ["price and quality [[pick:price;quality]]", "service only [[pick:service]]"]
     pd.DataFrame({"text": texts}).to_csv(src, index=False)
     models = ["--model", "custom:fake-small", "--model", "custom:fake-alt"]
     for spec, run_id, off in (("Reasons", 1, ""), ("Reasons@1", 2, "fake-small: service; fake-alt: service")):
         out = tmp_path / f"{run_id}.csv"
-        done = cli(["code", str(src), "--codebook", spec, *models, "--base-url", llm.url, "-o", str(out)], env)
+        done = run_cli(["code", str(src), "--codebook", spec, *models, "--base-url", llm.url, "-o", str(out)], env)
         assert done.returncode == 0, done.stderr
         df = read_table(out).df
         assert df["fake-small.codes"].tolist() == ["price; quality", "service"]
@@ -129,7 +129,7 @@ def test_compare_with_a_codebook_agrees_on_the_code_whatever_the_rationales_say(
     )
     models = ["--model", "custom:fake-small", "--model", "custom:fake-alt", "--columns", "text", "--base-url", llm.url]
     out = tmp_path / "with.csv"
-    done = cli(["compare", str(plain), "--codebook", str(codebook), *models, "-o", str(out)], env)
+    done = run_cli(["compare", str(plain), "--codebook", str(codebook), *models, "-o", str(out)], env)
     assert done.returncode == 0, done.stderr
     df = read_table(out).df
     assert {"fake-small.code", "fake-small.rationale", "fake-alt.code", "fake-alt.evidence"} <= set(df.columns)
@@ -137,7 +137,7 @@ def test_compare_with_a_codebook_agrees_on_the_code_whatever_the_rationales_say(
     assert "Percent agreement: 100.0% over 5 of 5 rows" in done.stdout
     plan = recorded_plan(tmp_path, 1)
     assert plan.steps[0].compare_on == ("code",) and plan.codebook["ref"]["file"] == "reasons.csv"
-    without = cli(["compare", str(plain), "--prompt", "Why?", *models, "-o", str(tmp_path / "without.csv")], env)
+    without = run_cli(["compare", str(plain), "--prompt", "Why?", *models, "-o", str(tmp_path / "without.csv")], env)
     assert without.returncode == 0, without.stderr
     assert "Percent agreement: 0.0% over 5 of 5 rows" in without.stdout  # whole replies compared
 
@@ -152,7 +152,7 @@ def test_consensus_with_a_codebook_needs_no_judge_when_the_codes_match(llm, env,
     args = ["consensus", str(plain), "--codebook", str(codebook), "--no-evidence", "--columns", "text"]
     args += ["--model", "custom:fake-small", "--model", "custom:fake-alt", "--judge", "custom:fake-contrarian"]
     out = tmp_path / "out.csv"
-    done = cli([*args, "--base-url", llm.url, "-o", str(out)], env)
+    done = run_cli([*args, "--base-url", llm.url, "-o", str(out)], env)
     assert done.returncode == 0, done.stderr
     df = read_table(out).df
     assert df["consensus.code"].tolist() == ["quality"] * 5
@@ -174,18 +174,9 @@ def test_consensus_with_a_codebook_needs_no_judge_when_the_codes_match(llm, env,
         (["consensus", "IN"], "--prompt, or a codebook with --codebook"),
     ],
 )
-def test_bad_codebook_input_is_one_line_and_exit_2(
-    llm, env, src, codebook, tmp_path, args, message, monkeypatch, capsys
-):
-    """In-process (`handai_cli.main`, the same code a subprocess runs; the other tests here run
-    the real subprocess): each case costs milliseconds instead of a 3 s interpreter start."""
-    import handai_cli
-
-    monkeypatch.setenv("HANDAI_DATA_DIR", env["HANDAI_DATA_DIR"])
-    monkeypatch.setenv("HANDAI_CUSTOM_API_KEY", env["HANDAI_CUSTOM_API_KEY"])
+def test_bad_codebook_input_is_one_line_and_exit_2(llm, env, src, codebook, tmp_path, args, message):
     if args[-1].startswith(("Motives", "Reasons")):
-        assert handai_cli.main(["codebooks", "import", str(codebook), "--name", "Reasons"]) == 0
-    capsys.readouterr()
+        assert run_cli(["codebooks", "import", str(codebook), "--name", "Reasons"], env).returncode == 0
     bad = tmp_path / "bad.csv"
     bad.write_text("label_text,meaning\nprice,cost\n")
     twice = tmp_path / "twice.csv"
@@ -193,10 +184,9 @@ def test_bad_codebook_input_is_one_line_and_exit_2(
     files = {"IN": src, "CB": codebook, "BAD": bad, "TWICE": twice}
     args = [str(files[a]) if a in files else a for a in args]
     models = ["--model", "custom:fake-small", "--model", "custom:fake-alt"]
-    code = handai_cli.main([*args, *models, "--base-url", llm.url, "--output", str(tmp_path / "out.csv")])
-    stderr = capsys.readouterr().err
-    assert code == 2, stderr
-    assert message in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    done = run_cli([*args, *models, "--base-url", llm.url, "--output", str(tmp_path / "out.csv")], env)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert llm.requests() == []
 
 
@@ -204,20 +194,20 @@ def test_codebooks_import_list_export_round_trip(env, tmp_path):
     first = Codebook("Reasons", (Code("price", "What it costs", examples=("too dear",)), Code("quality")))
     path = tmp_path / "reasons.json"
     path.write_text(json.dumps(first.record()))
-    done = cli(["codebooks", "import", str(path), "--note", "first"], env)
+    done = run_cli(["codebooks", "import", str(path), "--note", "first"], env)
     assert (done.returncode, done.stdout.strip()) == (0, "codebook 'Reasons' version 1: 2 codes from reasons.json")
-    again = cli(["codebooks", "import", str(path)], env)
+    again = run_cli(["codebooks", "import", str(path)], env)
     assert "unchanged: already saved as version 1" in again.stdout
     changed = tmp_path / "more.csv"
     changed.write_text("name,definition\nprice,What it costs\nquality,\nservice,How staff behave\n")
-    done = cli(["codebooks", "import", str(changed), "--name", "Reasons"], env)
+    done = run_cli(["codebooks", "import", str(changed), "--name", "Reasons"], env)
     assert "codebook 'Reasons' version 2: 3 codes from more.csv" in done.stdout
-    listed = cli(["codebooks", "list"], env)
+    listed = run_cli(["codebooks", "list"], env)
     assert listed.returncode == 0
     [line] = listed.stdout.strip().splitlines()
     assert line.split()[:4] == ["Reasons", "v2", "3", "codes"]
     qdc = tmp_path / "reasons.qdc"
-    done = cli(["codebooks", "export", "Reasons@1", "--output", str(qdc)], env)
+    done = run_cli(["codebooks", "export", "Reasons@1", "--output", str(qdc)], env)
     assert done.returncode == 0, done.stderr
     back = read_codebook(qdc.name, qdc.read_bytes())
     assert [(c.name, c.definition, c.examples) for c in back.codes] == [
@@ -225,7 +215,7 @@ def test_codebooks_import_list_export_round_trip(env, tmp_path):
         ("quality", "", ()),
     ]
     latest = tmp_path / "latest.md"
-    assert cli(["codebooks", "export", "Reasons", "-o", str(latest)], env).returncode == 0
+    assert run_cli(["codebooks", "export", "Reasons", "-o", str(latest)], env).returncode == 0
     assert read_codebook(latest.name, latest.read_bytes()).labels() == ["price", "quality", "service", "none"]
-    wrong = cli(["codebooks", "export", "Reasons", "-o", str(tmp_path / "reasons.xlsx")], env)
+    wrong = run_cli(["codebooks", "export", "Reasons", "-o", str(tmp_path / "reasons.xlsx")], env)
     assert wrong.returncode == 2 and "--output must end in .csv, .json, .md, .qdc" in wrong.stderr

@@ -1,5 +1,6 @@
-"""The multi-model commands (compare, consensus, pipeline) as a script runs them: a subprocess,
-real files, the fake server answering differently per model; their output columns are a contract."""
+"""The multi-model commands (compare, consensus, pipeline) as a script runs them: real files, the fake
+server answering differently per model; their output columns are a contract. `handai_cli.main` runs
+in this process (`run_cli`); the run killed mid-way is a process of its own, and so is its resume."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ import pytest
 
 from handai_io import read_table
 from tests.fake_llm_server import disagrees
-from tests.helpers import cli_env, start_cli, wait_until
-from tests.test_cli import cli
+from tests.helpers import cli_env, run_cli, start_cli, wait_until
 
 ROWS = [f"review {i}: {'great' if i % 2 else 'poor'} value" for i in range(12)]
 
@@ -40,7 +40,7 @@ def sent(text: str) -> str:
 def test_compare_writes_inputs_then_a_column_per_model_then_statuses(llm, env, src, tmp_path):
     out = tmp_path / "out.csv"
     args = ["compare", str(src), "--prompt", "Sentiment?", "--columns", "text", "--base-url", llm.url]
-    done = cli([*args, "--model", "custom:fake-small", "--model", "custom:fake-alt", "--output", str(out)], env)
+    done = run_cli([*args, "--model", "custom:fake-small", "--model", "custom:fake-alt", "--output", str(out)], env)
     assert done.returncode == 0, done.stderr
     df = read_table(out).df
     assert list(df.columns) == [
@@ -69,7 +69,7 @@ def test_consensus_columns_and_a_judge_only_where_the_coders_disagree(llm, env, 
     out = tmp_path / "out.jsonl"
     args = ["consensus", str(src), "--prompt", "Sentiment?", "--columns", "text", "--base-url", llm.url]
     args += ["--model", "custom:fake-small", "--model", "custom:fake-alt", "--judge", "custom:fake-contrarian"]
-    done = cli([*args, "--output", str(out)], env)
+    done = run_cli([*args, "--output", str(out)], env)
     assert done.returncode == 0, done.stderr
     df = read_table(out).df
     assert list(df.columns)[:7] == ["id", "text", "fake-small", "fake-alt", "consensus", "agreed", "judge_reason"]
@@ -103,7 +103,7 @@ def test_pipeline_spec_runs_steps_and_skips_rows_where_run_if_is_false(llm, env,
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
     out = tmp_path / "out.csv"
-    done = cli(["pipeline", str(path), str(src), "--base-url", llm.url, "--output", str(out)], env)
+    done = run_cli(["pipeline", str(path), str(src), "--base-url", llm.url, "--output", str(out)], env)
     assert done.returncode == 0, done.stderr
     df = read_table(out).df
     assert list(df.columns) == ["id", "text", "first", "second", "first_status", "first_error", "second_status",
@@ -131,7 +131,7 @@ def test_bad_multi_model_input_is_one_line_and_exit_2(llm, env, src, tmp_path, a
     spec = tmp_path / "spec.json"
     spec.write_text("{not json")
     args = [str(src) if a == "IN" else str(spec) if a == "SPEC" else a for a in args]
-    done = cli([*args, "--base-url", llm.url, "--output", str(tmp_path / "out.csv")], env)
+    done = run_cli([*args, "--base-url", llm.url, "--output", str(tmp_path / "out.csv")], env)
     assert done.returncode == 2
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert llm.requests() == []
@@ -152,8 +152,9 @@ def test_a_killed_three_model_run_with_a_judge_resumes_sending_each_cell_once(ll
     at_kill = len(llm.requests())
     assert at_kill < 4 * len(ROWS)  # killed mid-run
     out = tmp_path / "out.csv"
-    done = cli(["runs", "resume", "1", "--output", str(out)], env, timeout=180)
-    assert done.returncode == 0, done.stderr
+    resume = start_cli(["runs", "resume", "1", "--output", str(out)], env)
+    _stdout, stderr = resume.communicate(timeout=180)
+    assert resume.returncode == 0, stderr
     df = read_table(out).df
     statuses = [c for c in df.columns if c.endswith("_status")]
     assert len(statuses) == 4 and (df[statuses] == "succeeded").all().all()
@@ -181,17 +182,17 @@ def test_a_compare_run_on_a_dead_url_is_retried_at_the_right_one_with_a_changed_
         "--max-retries",
         "0",
     ]
-    first = cli(
+    first = run_cli(
         [*args, "--model", "custom:fake-small", "--model", "custom:fake-alt", "-o", str(tmp_path / "a.csv")], env
     )
     assert first.returncode == 1 and llm.requests() == []
     out = tmp_path / "out.csv"
     fixed = ["--base-url", llm.url, "--arm-model", "fake-alt=fake-contrarian"]
-    done = cli(["runs", "retry-failed", "1", *fixed, "--output", str(out)], env)
+    done = run_cli(["runs", "retry-failed", "1", *fixed, "--output", str(out)], env)
     assert done.returncode == 0, done.stderr
     assert Counter(r.model for r in llm.requests()) == {"fake-small": len(ROWS), "fake-contrarian": len(ROWS)}
     df = read_table(out).df
     assert (df["fake-alt_status"] == "succeeded").all()  # the column keeps the arm's name
     assert df["fake-alt"].str.startswith("Contrary reply to:").all()
-    bad = cli(["runs", "resume", "1", "--arm-model", "nobody=x"], env)
+    bad = run_cli(["runs", "resume", "1", "--arm-model", "nobody=x"], env)
     assert bad.returncode == 2 and "No model named nobody" in bad.stderr

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import openpyxl
@@ -17,7 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from handai_io import EXPORT_FORMATS, export_bytes, guarded_cells, read_table, write_table
-from tests.helpers import PYTHON, ROOT, cli_env
+from tests.helpers import cli_env, run_cli
 
 # The issue's cases: a tweet, a model's bullet, a formula; numbers a spreadsheet reads as numbers.
 RISKY = ["@user hi", "- item", "=SUM(A1)", "+x", "-", "\tindented"]
@@ -165,13 +164,7 @@ def test_a_table_the_guard_does_not_touch_says_so():
     assert "No cell starts with = + - or @" in caption
 
 
-# -- the command line -------------------------------------------------------------------------
-
-
-def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [PYTHON, str(ROOT / "handai_cli.py"), *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+# -- the command line (`handai_cli.main` in this process: `run_cli`) -------------------------------
 
 
 def test_cli_guards_csv_by_default_says_how_many_and_can_turn_it_off(llm, tmp_path):
@@ -180,20 +173,20 @@ def test_cli_guards_csv_by_default_says_how_many_and_can_turn_it_off(llm, tmp_pa
     pd.DataFrame({"id": ["1", "2", "3"], "text": ["@user hi", "- item", "plain"]}).to_csv(src, index=False)
     server = ["--provider", "custom", "--model", "fake-small", "--base-url", llm.url]
     guarded = tmp_path / "guarded.csv"
-    done = cli(["transform", str(src), "--prompt", "Echo", "--columns", "text", *server, "-o", str(guarded)], env)
+    done = run_cli(["transform", str(src), "--prompt", "Echo", "--columns", "text", *server, "-o", str(guarded)], env)
     assert done.returncode == 0, done.stderr
     assert "2 cells starting with = + - or @ got a leading ' in guarded.csv" in done.stderr
     assert "--no-csv-formula-guard" in done.stderr
     assert read_table(guarded).df["text"].tolist() == ["'@user hi", "'- item", "plain"]
 
     exact = tmp_path / "exact.csv"
-    done = cli(["runs", "export", "1", "-o", str(exact), "--no-csv-formula-guard"], env)
+    done = run_cli(["runs", "export", "1", "-o", str(exact), "--no-csv-formula-guard"], env)
     assert done.returncode == 0, done.stderr
     assert "leading '" not in done.stderr
     assert read_table(exact).df["text"].tolist() == ["@user hi", "- item", "plain"]
 
     for name in ("exact.xlsx", "exact.parquet"):
-        done = cli(["runs", "export", "1", "-o", str(tmp_path / name)], env)
+        done = run_cli(["runs", "export", "1", "-o", str(tmp_path / name)], env)
         assert done.returncode == 0, done.stderr
         assert "leading '" not in done.stderr
         assert read_table(tmp_path / name).df["text"].tolist() == ["@user hi", "- item", "plain"]
