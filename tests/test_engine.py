@@ -15,7 +15,7 @@ from handai_db import Database
 from handai_engine import Engine, RunSettings
 from handai_prompts import TemplateError
 from providers import Connection
-from tests.helpers import cli_env, start_cli, wait_until
+from tests.helpers import cli_env, run_cli, start_cli, wait_until
 
 
 def frame(n: int, prefix: str = "row") -> pd.DataFrame:
@@ -220,7 +220,7 @@ def test_mark_interrupted_runs_only_touches_dead_owners(db):
 
 def test_sigkill_mid_run_resumes_with_no_row_lost_or_resent(llm, tmp_path):
     llm.configure(latency_ms=40)
-    n = 300
+    n = 1200  # about 8 s of calls at 6 in flight: the kill lands mid-run even on a loaded machine
     src = tmp_path / "in.csv"
     frame(n).to_csv(src, index=False)
     data_dir = tmp_path / "data"
@@ -245,7 +245,7 @@ def test_sigkill_mid_run_resumes_with_no_row_lost_or_resent(llm, tmp_path):
     assert db.mark_interrupted_runs() == [run_id]
     seen = len(llm.requests())
     out = tmp_path / "resumed.jsonl"
-    resume = start_cli(["runs", "resume", str(run_id), "--output", str(out)], env)
+    resume = start_cli(["runs", "resume", str(run_id), "--output", str(out), "--concurrency", "48"], env)
     stdout, stderr = resume.communicate(timeout=120)
     assert resume.returncode == 0, stderr
     after = llm.requests()[seen:]
@@ -263,7 +263,7 @@ def test_openai_key_for_openrouter_is_flagged_before_any_request(llm, tmp_path):
     frame(3).to_csv(src, index=False)
     llm.configure(valid_keys=["sk-or-v1-good"], auth_style="openrouter")
     env = cli_env(tmp_path / "d", OPENROUTER_API_KEY="sk-proj-abcdefghijklmnop1234")
-    proc = start_cli(
+    done = run_cli(
         [
             "transform",
             str(src),
@@ -280,10 +280,10 @@ def test_openai_key_for_openrouter_is_flagged_before_any_request(llm, tmp_path):
         ],
         env,
     )
-    _, stderr = proc.communicate(timeout=60)
+    stderr = done.stderr
     first = stderr.strip().splitlines()[0]
     assert "This looks like an OpenAI key; OpenRouter keys start with sk-or-" in first
-    assert proc.returncode == 1
+    assert done.returncode == 1
     assert "OpenRouter did not accept this API key" in stderr
     assert "abcdefghijklmnop1234" not in stderr
     assert "Traceback" not in stderr

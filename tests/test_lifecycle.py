@@ -137,7 +137,7 @@ def test_a_cli_run_paused_from_the_app_halts_and_resumes_without_resending(llm, 
 def test_a_run_in_the_app_is_stopped_by_the_cli(engine, db, llm, tmp_path):
     llm.configure(latency_ms=50)
     conn = custom(llm)
-    run_id = engine.create_transform_run(frame(500), RunSettings("custom", "m", concurrency=4), conn)
+    run_id = engine.create_transform_run(frame(5000), RunSettings("custom", "m", concurrency=4), conn)
     engine.start(run_id, conn)
     wait_until(lambda: db.run_counts(run_id).succeeded >= 10, 30, "10 rows done")
     env = cli_env(tmp_path, HANDAI_DATABASE_URL=db.url)

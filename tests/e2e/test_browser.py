@@ -266,14 +266,20 @@ def url_run(url: str) -> int | None:
 
 
 def start_full_run(page: Page, rows: int, timeout: float = 20_000) -> int:
-    """Click "Run all N rows"; return the new run's id (from the URL, where the page puts it)."""
+    """Click "Run all N rows"; return the new run's id (from the URL, where the page puts it).
+    A click that lands while a timed fragment reruns can be lost (Streamlit coalesces the two
+    reruns): it is clicked again, once. A second click never starts a second run: while the
+    page's run is active, the page asks first."""
     shown = url_run(page.url)
-    page.get_by_role("button", name=f"Run all {rows:,} rows").click()
-    try:
-        page.wait_for_url(lambda url: url_run(url) not in (None, shown), timeout=timeout)
-    except PlaywrightTimeout:
-        pytest.fail(f"no new run in the URL {timeout / 1000:.0f} s after clicking Run all (URL: {page.url})")
-    return url_run(page.url)
+    button = page.get_by_role("button", name=f"Run all {rows:,} rows")
+    for wait in (8_000, timeout):
+        button.click()
+        try:
+            page.wait_for_url(lambda url: url_run(url) not in (None, shown), timeout=wait)
+            return url_run(page.url)
+        except PlaywrightTimeout:
+            continue
+    pytest.fail(f"no new run in the URL {timeout / 1000:.0f} s after clicking Run all twice (URL: {page.url})")
 
 
 def wait_for_rows(server: StreamlitServer, run_id: int, rows: int, timeout: float = 30) -> int:
