@@ -16,6 +16,7 @@ class Reply:
     parsed: dict[str, Any]
     tokens_in: int
     tokens_out: int
+    model: str | None = None  # the model id the reply named; a cached reply keeps it
 
 
 class ReplyCache:
@@ -27,7 +28,9 @@ class ReplyCache:
     def load(self, keys: Sequence[str], found: dict[str, Any]) -> None:
         """Replies found in the ledger for one page's keys; keys seen twice in the page keep their
         reply in memory until the page is done (later pages find it in the ledger)."""
-        self.stored.update({k: Reply(e.raw, e.parsed or {}, e.tokens_in, e.tokens_out) for k, e in found.items()})
+        self.stored.update(
+            {k: Reply(e.raw, e.parsed or {}, e.tokens_in, e.tokens_out, e.model_reported) for k, e in found.items()}
+        )
         self.repeated = {k for k, n in Counter(keys).items() if n > 1}
 
     def stored_reply(self, key: str | None) -> Reply | None:

@@ -34,6 +34,7 @@ from .writer import BatchWriter
 
 MAX_RATE_LIMIT_WAITS = 100
 DRAIN_GRACE = 15.0
+MODEL_ID_CHARS = 200  # the ledger's column: a longer claim is cut, never a failed write
 
 
 class CallFailed(Exception):
@@ -211,7 +212,8 @@ class Pool:
             self.progress.in_flight -= 1
             await lane.limiter.release()
         latency = round((time.perf_counter() - started) * 1000, 1)
-        return Reply(raw, parsed, reply.tokens_in, reply.tokens_out), latency
+        model = reply.model[:MODEL_ID_CHARS] if reply.model else None
+        return Reply(raw, parsed, reply.tokens_in, reply.tokens_out, model), latency
 
     def _bill(self, call: Call, lane: Lane, tokens_in: int, tokens_out: int) -> None:
         """Every billed reply counts once, here: on the cell (written with its next outcome), in
@@ -275,6 +277,7 @@ class Pool:
                 cached=cached,
                 cache_key=call.key,
                 flags=off_list(reply.parsed, call.request.schema) or None,
+                model_reported=reply.model,
             )
         )
         self._settled(call, RowStatus.SUCCEEDED, reply.parsed)

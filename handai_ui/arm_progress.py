@@ -28,7 +28,7 @@ def figures_table(parts: Mapping[str, Figures], what: str, *, live: bool) -> pd.
                 "429s": f.rate_limited,
                 "tokens in": f.tokens_in,
                 "tokens out": f.tokens_out,
-                "cost $": None if f.cost_usd is None else round(f.cost_usd, 6),
+                "cost $": float("nan") if f.cost_usd is None else round(f.cost_usd, 6),  # blank, not "None"
                 "mean latency (ms)": None if f.latency_ms is None else round(f.latency_ms),
             }
             for name, f in parts.items()

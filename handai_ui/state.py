@@ -3,6 +3,7 @@ and widget values kept while the user visits other pages."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import streamlit as st
@@ -39,3 +40,17 @@ def set_page_widget(key: str, value: Any) -> None:
     """Set a widget of another page: its kept copy, which the page restores (`keep`)."""
     st.session_state.pop(key, None)
     st.session_state[f"_kept_{key}"] = value
+
+
+def follow_table_columns(key: str, columns: Sequence[str]) -> None:
+    """A column choice (the multiselect under `key`) follows a changed table: columns it lacks are
+    dropped, and columns the previous table did not have are added, as a first upload chooses every
+    column (documents split into speaker turns gain `speaker`); a column the user took out stays out."""
+    seen_key = f"{key}_for"
+    now = list(columns)
+    chosen, before = st.session_state.get(key), st.session_state.get(seen_key)
+    st.session_state[seen_key] = now
+    if not isinstance(chosen, list) or before == now:
+        return
+    known = set(before) if isinstance(before, list) else set(now)
+    st.session_state[key] = [c for c in chosen if c in now] + [c for c in now if c not in known and c not in chosen]

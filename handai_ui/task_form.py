@@ -16,6 +16,7 @@ from .codebook_pick import ChosenCodebook, codebook_keys, codebook_pick
 from .columns import column_label
 from .data_source import Data
 from .schema_editor import schema_editor
+from .state import follow_table_columns
 from .text import md
 
 MODES = ["Columns as JSON", "Template"]
@@ -52,9 +53,7 @@ def task_keys(prefix: str) -> tuple[str, ...]:
 def task_form(prefix: str, data: Data, *, placeholder: str, codebook: str = "optional") -> Task:
     """`codebook`: "optional" (a toggle), "required" (the Qualitative coder) or "off"."""
     columns = data.columns
-    kept = st.session_state.get(f"{prefix}_columns")
-    if isinstance(kept, list) and not set(kept) <= set(columns):  # kept from another file
-        st.session_state[f"{prefix}_columns"] = [c for c in kept if c in columns]
+    follow_table_columns(f"{prefix}_columns", columns)
     chosen_book: ChosenCodebook | None = None
     if codebook == "required" or (
         codebook == "optional"

@@ -172,16 +172,29 @@ def document_options(prefix: str) -> tuple[str, int]:
     return str(split), int(max_chars)
 
 
+NAMED_FILES = 3  # documents named in the input's name (and so in provenance and METHODS.md); then "and N more"
+
+
 def read_document_upload(key: str, files: list[tuple[str, bytes]], split: str, max_chars: int) -> Upload:
     """The documents as rows (kept under `key` until the files or the options change)."""
+    chosen = len(files)
+    files = list(dict.fromkeys(files))  # a file picked twice (same name and bytes) is read once
     digest = content_hash(manifest(files))  # the CLI hashes the same documents the same way
     read_as = ("documents", f"{split}/{max_chars}")
     kept = st.session_state.get(key)
     if kept is not None and kept.digest == digest and kept.read_as == read_as:
         return kept
     result = read_documents(files, split=split, max_chars=max_chars)
-    name = files[0][0] if len(files) == 1 else f"{files[0][0]} and {len(files) - 1} more"
-    table = LoadedTable(result.df, None, None, [], None, 0, result.notes, name)
+    names = [n for n, _ in files]
+    name = ", ".join(names[:NAMED_FILES]) + (
+        f" and {len(names) - NAMED_FILES} more" if len(names) > NAMED_FILES else ""
+    )
+    twice = (
+        [f"{chosen - len(files)} file(s) chosen twice (same name and content) were read once."]
+        if chosen > len(files)
+        else []
+    )
+    table = LoadedTable(result.df, None, None, [], None, 0, [*twice, *result.notes], name)
     problems = tuple(problem.message for problem in result.errors)
     st.session_state[key] = Upload(table, name, digest, read_as, problems)
     return st.session_state[key]

@@ -20,6 +20,9 @@ from .tools import table_for
 RESULTS = "results.csv"
 PROVENANCE = "provenance.json"
 METHODS = "METHODS.md"
+# The input rows exactly as sent (JSON Lines is never altered): a repeat sends these, not the CSV's
+# cells, which the formula guard may have changed ("@user" written as "'@user").
+ROWS = "rows.jsonl"
 
 
 def _date(stamp: str | None) -> str:
@@ -37,11 +40,22 @@ def _params(params: dict[str, Any]) -> str:
     return text + (" and a JSON output schema" if "response_format" in params else "")
 
 
+def _reported_as(requested: str, reported: dict[str, int]) -> str:
+    """The clause that names the model the provider said answered (", reported as gpt-4o-2024-08-06")
+    when it is not the one asked for, with each id's answers when it named several; nothing when it
+    named the one asked for, or none."""
+    if not set(reported) - {requested}:
+        return ""
+    if len(reported) == 1:
+        return f", reported as {next(iter(reported))}"
+    named = ", ".join(f"{model} for {cells:,} answer{'s' if cells != 1 else ''}" for model, cells in reported.items())
+    return f", reported as {named}"
+
+
 def _models(prov: dict[str, Any]) -> str:
     parts = []
     for arm in prov["arms"]:
-        reported = arm["model_reported_by_provider"]
-        also = "" if reported == NOT_RECORDED or reported == arm["model"] else f", reported as {reported}"
+        also = _reported_as(arm["model"], arm.get("model_reported") or {})
         samples = f", asked {arm['samples_per_row']} times per row" if arm["samples_per_row"] > 1 else ""
         endpoint = arm["endpoint"]
         if not isinstance(endpoint, dict):
@@ -149,7 +163,8 @@ def results_table(db: Database, run_id: int) -> pd.DataFrame:
 
 
 def methods_bundle(db: Database, run_id: int, *, guard: bool = True) -> bytes:
-    """The ZIP: results.csv (formula guard as asked, recorded), provenance.json and METHODS.md."""
+    """The ZIP: results.csv (formula guard as asked, recorded), the input rows exactly as sent
+    (rows.jsonl), provenance.json and METHODS.md."""
     table = results_table(db, run_id)
     prov = collect(db, run_id, table=table)
     prov["results_file"] = {
@@ -158,9 +173,11 @@ def methods_bundle(db: Database, run_id: int, *, guard: bool = True) -> bytes:
         "guarded_cells": guarded_cells(table) if guard else 0,
     }
     secrets = known_secrets()
+    columns = [c for c in prov["input"]["columns"] if c in table.columns]
     return zip_bundle(
         {
             RESULTS: export_bytes(table, "csv", guard=guard),
+            ROWS: export_bytes(table[columns], "jsonl"),
             PROVENANCE: json.dumps(scrub(prov, secrets), ensure_ascii=False, indent=2),
             METHODS: scrub(methods_text(prov), secrets),
         }
@@ -179,6 +196,7 @@ def _facts(prov: dict[str, Any]) -> dict[str, Any]:
     for arm in prov["arms"]:
         where = arm["endpoint"].get("base_url") if isinstance(arm["endpoint"], dict) else NOT_RECORDED
         facts[f"model {arm['name']}"] = f"{arm['provider']}:{arm['model']} at {where}"
+        facts[f"model {arm['name']} as reported"] = sorted(arm.get("model_reported") or {})
     for step in prov["steps"]:
         for key in ("instruction", "row_template", "output_schema", "run_if"):
             facts[f"step {step['name']} {key}"] = step[key]

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from importlib import metadata
@@ -128,7 +128,18 @@ def _steps(plan: Plan) -> list[dict[str, Any]]:
     return steps
 
 
-def _arms(plan: Plan, figures: Sequence[CellFigures]) -> list[dict[str, Any]]:
+def _reported(arm: int, reported: Mapping[tuple[int, int], Mapping[str, int]]) -> dict[str, int]:
+    """The model ids the provider named in an arm's answers, with their cells, over every step."""
+    found: Counter[str] = Counter()
+    for (_step, index), models in reported.items():
+        if index == arm:
+            found.update(models)
+    return dict(found.most_common())
+
+
+def _arms(
+    plan: Plan, figures: Sequence[CellFigures], reported: Mapping[tuple[int, int], Mapping[str, int]]
+) -> list[dict[str, Any]]:
     arms = []
     for index, arm in enumerate(plan.arms):
         mine = [f for f in figures if f.arm == index]
@@ -138,7 +149,7 @@ def _arms(plan: Plan, figures: Sequence[CellFigures]) -> list[dict[str, Any]]:
                 "name": arm.name,
                 "provider": arm.provider,
                 "model": arm.model,
-                "model_reported_by_provider": NOT_RECORDED,
+                "model_reported": _reported(index, reported),
                 "endpoint": arm_endpoint(arm.provider, arm.endpoint),
                 "temperature": arm.temperature,
                 "max_tokens": arm.max_tokens,
@@ -189,6 +200,7 @@ def _outcome(run: Run, plan: Plan, counts: RunCounts, figures: Sequence[CellFigu
         "calls_sent": calls,
         "answers_from_cache": run.cache_hits,
         "retries": max(0, calls - max(0, answered - run.cache_hits)),
+        "retries_counted_as": "calls sent beyond one per answered cell: automatic retries and re-sends of failed cells",
         "tokens_in": counts.tokens_in,
         "tokens_out": counts.tokens_out,
         "cost_usd": run.cost_usd,
@@ -215,11 +227,13 @@ def provenance(
     logs: Sequence[LogRow],
     *,
     software: dict[str, Any],
+    reported: Mapping[tuple[int, int], Mapping[str, int]] | None = None,
     input_rows_hash: str | None = None,
     agreement: dict[str, Any] | None = None,
     secrets: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The record as a JSON-able dict, from what the ledger holds for `run` (and `plan = Plan.of(run)`)."""
+    """The record as a JSON-able dict, from what the ledger holds for `run` (and `plan = Plan.of(run)`);
+    `reported` is `Database.reported_models(run.id)`: (step, arm) -> {model id the reply named: cells}."""
     record = {
         "format": FORMAT,
         "run": {
@@ -240,7 +254,7 @@ def provenance(
             "rows_sha256": input_rows_hash,
             "selection": run.params.get("selection"),
         },
-        "arms": _arms(plan, figures),
+        "arms": _arms(plan, figures, reported or {}),
         "steps": _steps(plan),
         "codebook": plan.codebook,
         "settings": asdict(RunSettings.from_run(run)),
@@ -286,6 +300,7 @@ def collect(db: Database, run_id: int, *, table: pd.DataFrame | None = None) -> 
         db.ratings(run_id),
         db.logs(run_id),
         software=software(),
+        reported=db.reported_models(run_id),
         input_rows_hash=rows_hash(table[columns]) if table is not None and columns else None,
         agreement=model_agreement(db, run) if run.plan else None,
         secrets=known_secrets(),

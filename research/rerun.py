@@ -19,7 +19,7 @@ from handai_io import FileReadError, content_hash, export_bytes, read_table
 from handai_io.bundle import unzip_bundle
 from providers import Connection
 
-from .methods import PROVENANCE, RESULTS, answers_differ, differences, results_table
+from .methods import PROVENANCE, RESULTS, ROWS, answers_differ, differences, results_table
 from .provenance import FORMAT, NOT_RECORDED, arm_endpoint, collect, rows_hash, software
 
 RECORD_PARTS = ("run", "input", "settings", "arms", "steps", "outcome")
@@ -43,6 +43,8 @@ class Bundle:
     provenance: dict[str, Any]
     results: pd.DataFrame
     results_bytes: bytes
+    sent: pd.DataFrame | None = None  # rows.jsonl: the input rows exactly as sent (older bundles lack it)
+    sent_bytes: bytes = b""
 
     @property
     def run_id(self) -> Any:
@@ -104,7 +106,13 @@ def read_bundle(data: bytes, name: str) -> Bundle:
         results = read_table(files[RESULTS], RESULTS).df
     except FileReadError as exc:
         raise NotABundle(f"{name} is not a methods bundle: its {RESULTS} cannot be read ({exc}).") from exc
-    return Bundle(name, prov, results, files[RESULTS])
+    sent = None
+    if ROWS in files:
+        try:
+            sent = read_table(files[ROWS], ROWS).df
+        except FileReadError as exc:
+            raise NotABundle(f"{name} is not a methods bundle: its {ROWS} cannot be read ({exc}).") from exc
+    return Bundle(name, prov, results, files[RESULTS], sent, files.get(ROWS, b""))
 
 
 def plan_repeat(
@@ -116,12 +124,14 @@ def plan_repeat(
     use_cache: bool = False,
 ) -> Repeat:
     """The repeat of `bundle`'s run on `table` (named `name`, its file hashing to `digest`), or by
-    default on the bundle's own rows (the results table's input columns). Raises CannotRepeat when
+    default on the bundle's own rows (rows.jsonl, exact; an older bundle's results table). Raises CannotRepeat when
     the rows lack the run's columns or the run's kind cannot be repeated."""
     prov = bundle.provenance
     if not prov.get("plan") and bundle.kind != "transform":
         raise CannotRepeat(f"A {bundle.kind} run cannot be repeated from its bundle yet (only {REPEATABLE}).")
-    if table is None:
+    if table is None and bundle.sent is not None:
+        table, name, digest = bundle.sent, f"{bundle.name}/{ROWS}", content_hash(bundle.sent_bytes)
+    elif table is None:
         table, name, digest = bundle.results, f"{bundle.name}/{RESULTS}", content_hash(bundle.results_bytes)
     columns = bundle.input_columns
     missing = [c for c in columns if c not in table.columns]

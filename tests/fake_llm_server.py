@@ -36,14 +36,20 @@ A row's "odd third" is the rows whose user message has ``int(sha1(user)[:8], 16)
 Numbers, booleans and lists in JSON replies are the same for every model.
 ``ServerConfig.answers`` (model -> text) overrides all of this: that model's reply content is
 the text verbatim, in any mode (give JSON text to answer a JSON request).
+A reply's ``model`` field echoes the model asked for, as most local servers do;
+``ServerConfig.reported_models`` (model asked for -> id) makes it name another, dated id as OpenAI
+does (``{"gpt-4o": "gpt-4o-2024-08-06"}``), or, mapped to None, leaves the field out.
 
 Control endpoints (server-wide behaviour; ``FakeLLMServer.configure`` does the same from Python):
 
     POST /_config    a JSON object of settings to change, answered with all of them: latency_ms,
                      jitter_ms, error_rate, error_status, rpm, ratelimit_headers, valid_keys,
-                     auth_style, models, strict_models, force_status, seed, answers
+                     auth_style, models, strict_models, force_status, seed, answers,
+                     reported_models
     GET  /_log       every request so far: time, model, user message, status, masked key, system
     POST /_reset     clear the log, the flaky counters and the rate bucket; reseed the randomness
+
+The Files and Batch endpoints (OpenAI's and Azure's Batch API) are mounted from tests/fake_batches.py.
 
 Run it on its own: ``python -m tests.fake_llm_server --port 8765 --latency-ms 100``.
 """
@@ -63,6 +69,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.fake_batches import FakeBatches
 
 DEFAULT_MODELS = ["fake-small", "fake-large", "gpt-4o-mini", "o3-mini", "fake-alt", "fake-contrarian"]
 
@@ -132,6 +140,7 @@ class ServerConfig:
     force_status: int = 0
     seed: int = 0
     answers: dict[str, str] = field(default_factory=dict)
+    reported_models: dict[str, str | None] = field(default_factory=dict)
 
 
 def masked(key: str) -> str:
@@ -266,6 +275,7 @@ class FakeLLM:
         self._tokens = 0.0
         self._last_refill = time.monotonic()
         self._rng = random.Random(self.config.seed)
+        self.batches = FakeBatches(self)  # the Files and Batch endpoints (tests/fake_batches.py)
 
     def reset(self) -> None:
         self._rng = random.Random(self.config.seed)
@@ -273,6 +283,7 @@ class FakeLLM:
         self._attempts.clear()
         self._tokens = 0.0
         self._last_refill = time.monotonic()
+        self.batches.reset()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -285,6 +296,7 @@ class FakeLLM:
         app.router.add_post("/_config", self.set_config)
         app.router.add_get("/_log", self.get_log)
         app.router.add_post("/_reset", self.do_reset)
+        self.batches.mount(app)
         return app
 
     # -- control endpoints -------------------------------------------------------------------
@@ -456,11 +468,12 @@ class FakeLLM:
         )
         prompt_tokens = _tokens(system + user)
         completion_tokens = _tokens(content or "")
+        reported = self.config.reported_models.get(model, model)
         payload = {
             "id": f"chatcmpl-{_digest(user)}",
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": model,
+            **({"model": reported} if reported is not None else {}),
             "choices": choices,
             "usage": {
                 "prompt_tokens": prompt_tokens,

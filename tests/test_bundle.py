@@ -16,7 +16,7 @@ from providers import PROVIDERS, Connection
 from research.codebook import Code, Codebook
 from research.coder import coder_plan
 from research.compare import compare_plan
-from research.methods import METHODS, PROVENANCE, RESULTS, methods_bundle, methods_text
+from research.methods import METHODS, PROVENANCE, RESULTS, ROWS, methods_bundle, methods_text
 from research.provenance import NOT_RECORDED, arm_endpoint, rows_hash
 from tests.fake_llm_server import odd_third
 
@@ -51,7 +51,7 @@ def test_a_transform_bundle_records_what_was_sent_and_holds_no_key(engine, db, l
     finish(engine, run_id, conn)
 
     files = unzip(methods_bundle(db, run_id))
-    assert sorted(files) == sorted([RESULTS, PROVENANCE, METHODS])
+    assert sorted(files) == sorted([RESULTS, ROWS, PROVENANCE, METHODS])
     for name, content in files.items():
         text = content.decode()
         assert ENV_KEY not in text and CONN_KEY not in text, name
@@ -61,7 +61,7 @@ def test_a_transform_bundle_records_what_was_sent_and_holds_no_key(engine, db, l
     assert step["sent"]["model"]["system_message"] == sent.system  # exactly what the server received
     assert step["sent"]["model"]["parameters"] == {"temperature": 0.2}
     assert prov["arms"][0]["model"] == "fake-small" and prov["arms"][0]["endpoint"]["base_url"] == llm.url
-    assert prov["arms"][0]["model_reported_by_provider"] == NOT_RECORDED
+    assert prov["arms"][0]["model_reported"] == {"fake-small": 8}  # the server named the model asked for
     assert prov["input"] == {
         "name": "reviews.csv",
         "sha256": "abc123",
@@ -83,6 +83,7 @@ def test_a_transform_bundle_records_what_was_sent_and_holds_no_key(engine, db, l
     assert "10 calls were sent in all (1 of them retries)" in methods
     assert "1 answers failed (context_too_long: 1)" in methods
     assert sent.system in methods  # the appendix holds the instruction in full
+    assert "reported as" not in methods
 
 
 def test_a_key_in_the_instruction_or_the_log_is_masked(engine, db, llm, monkeypatch):
@@ -136,6 +137,56 @@ def test_a_coder_bundle_names_the_codebook_version_its_endpoint_and_the_human_co
     assert prov["steps"][0]["output_schema"]["fields"]["code"]["labels"] == ["price", "quality", "delivery", "none"]
     text = methods_text(prov)
     assert "codebook 'Complaints', version 3" in text and f"via {llm.url}" in text
+
+
+def bundle_record(db, run_id: int) -> tuple[dict, str]:
+    files = unzip(methods_bundle(db, run_id))
+    return json.loads(files[PROVENANCE]), files[METHODS].decode()
+
+
+def test_the_model_the_provider_reported_is_kept_per_cell_and_by_the_cache(engine, db, llm):
+    dated = "fake-small-2024-08-06"
+    llm.configure(reported_models={"fake-small": dated})
+    conn = Connection("custom", api_key="k", base_url=llm.url)
+    settings = RunSettings("custom", "fake-small", system_prompt=INSTRUCTION, columns=["text"])
+    first = engine.create_transform_run(rows(4), settings, conn)
+    finish(engine, first, conn)
+    assert [(r.model_reported, r.cached) for r in db.results(first)] == [(dated, False)] * 4
+    assert db.reported_models(first) == {(0, 0): {dated: 4}}
+
+    llm.configure(reported_models={"fake-small": "fake-small-2099-01-01"})  # a newer snapshot now
+    again = engine.create_transform_run(rows(4), settings, conn)
+    finish(engine, again, conn)
+    assert len(llm.requests()) == 4  # every answer of the rerun came from the cache...
+    assert [(r.model_reported, r.cached) for r in db.results(again)] == [(dated, True)] * 4  # ...with its model
+
+    for run_id in (first, again):
+        prov, methods = bundle_record(db, run_id)
+        assert prov["arms"][0]["model"] == "fake-small" and prov["arms"][0]["model_reported"] == {dated: 4}
+        assert f"fake-small (custom, via {llm.url}, reported as {dated})" in methods
+
+
+def test_each_arm_names_every_model_id_reported_and_a_reply_without_one_claims_none(engine, db, llm):
+    first_id, second_id = "fake-small-2024-08-06", "fake-small-2024-11-20"
+    llm.configure(reported_models={"fake-small": first_id, "fake-alt": None})
+    conn = Connection("custom", api_key="k", base_url=llm.url)
+    plan = compare_plan([("custom", "fake-small"), ("custom", "fake-alt")], instruction=INSTRUCTION, columns=["text"])
+    data = rows(4)
+    data.loc[[1, 3], "text"] += " [[flaky:2]]"  # both arms' first calls for these rows fail; retried later
+    run_id = engine.create_plan_run(data, plan, conn, RunSettings("custom", "unused", max_retries=0))
+    engine.start(run_id, conn)
+    engine.wait(run_id, 60)
+    assert db.run_counts(run_id).failed == 4  # rows 1 and 3, each arm
+    llm.configure(reported_models={"fake-small": second_id, "fake-alt": None})
+    engine.retry_failed(run_id, conn)
+    assert engine.wait(run_id, 60).status == RunStatus.COMPLETED
+
+    assert db.reported_models(run_id) == {(0, 0): {first_id: 2, second_id: 2}}  # fake-alt made no claim
+    assert {r.model_reported for r in db.results(run_id) if r.arm == 1} == {None}
+    prov, methods = bundle_record(db, run_id)
+    assert [a["model_reported"] for a in prov["arms"]] == [{first_id: 2, second_id: 2}, {}]
+    assert f"reported as {first_id} for 2 answers, {second_id} for 2 answers" in methods
+    assert methods.count("reported as") == 1  # fake-alt's replies named no model: no claim is made
 
 
 def _bundle_page(run_id: int) -> None:

@@ -48,7 +48,7 @@ def test_a_transform_exported_as_a_bundle_and_repeated_gives_the_same_answers(ll
     exported = run_cli(["runs", "export", str(run_id_of(done.stdout)), "--bundle", str(bundle)], env)
     assert exported.returncode == 0, exported.stderr
     files = members(bundle)
-    assert sorted(files) == ["METHODS.md", "provenance.json", "results.csv"]
+    assert sorted(files) == ["METHODS.md", "provenance.json", "results.csv", "rows.jsonl"]
     assert all(KEY not in text for text in files.values())
     prov = json.loads(files["provenance.json"])
     assert prov["input"]["name"] == "in.csv" and prov["outcome"]["rows"] == len(ROWS)

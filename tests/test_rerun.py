@@ -17,6 +17,7 @@ from handai_io import content_hash
 from providers import Connection
 from research.compare import compare_plan
 from research.methods import METHODS, PROVENANCE, RESULTS, methods_bundle
+from research.methods import ROWS as SENT_ROWS
 from research.rerun import (
     Bundle,
     CannotRepeat,
@@ -92,8 +93,8 @@ def test_a_bundle_reads_back_its_record_and_rows(transform_bundle):
 def test_by_default_the_bundles_own_rows_are_repeated_with_the_recorded_settings(transform_bundle, llm):
     repeat = plan_repeat(transform_bundle)
     assert repeat.rows.columns.tolist() == ["id", "text"] and repeat.rows["text"].tolist() == ROWS
-    assert repeat.input_name == f"run.zip/{RESULTS}"
-    assert repeat.input_hash == content_hash(transform_bundle.results_bytes)
+    assert repeat.input_name == f"run.zip/{SENT_ROWS}"
+    assert repeat.input_hash == content_hash(transform_bundle.sent_bytes)
     assert repeat.plan is None and repeat.providers == ["custom"]
     assert repeat.settings.system_prompt == "Sentiment?" and repeat.settings.temperature == 0
     assert repeat.settings.use_cache is False and plan_repeat(transform_bundle, use_cache=True).settings.use_cache
@@ -137,7 +138,26 @@ def test_a_repeat_on_the_same_rows_differs_in_nothing_and_answers_the_same(trans
     assert len(llm.requests()) == len(ROWS)  # no reply reused
     assert compare_answers(db, transform_bundle, run_id) == (0, len(ROWS))
     run = db.get_run(run_id)
-    assert run.input_name == f"run.zip/{RESULTS}" and run.system_prompt == "Sentiment?"
+    assert run.input_name == f"run.zip/{SENT_ROWS}" and run.system_prompt == "Sentiment?"
+
+
+def test_cells_the_csv_guard_changed_are_repeated_exactly_as_first_sent(engine, db, llm):
+    """results.csv guards "@anna …" as "'@anna …"; the repeat sends rows.jsonl's exact text."""
+    texts = ["@anna loved it", "=1+1 is two", "-5 stars", "plain words"]
+    conn = Connection("custom", base_url=llm.url)
+    settings = RunSettings("custom", "fake-small", system_prompt="Sentiment?", columns=["text"], temperature=0)
+    run_id = engine.create_transform_run(table(texts), settings, conn)
+    finish(engine, run_id, conn)
+    bundle = read_bundle(methods_bundle(db, run_id, guard=True), "run.zip")
+    assert bundle.results["text"].tolist()[:3] == ["'@anna loved it", "'=1+1 is two", "'-5 stars"]
+    repeat = plan_repeat(bundle)
+    assert repeat.rows["text"].tolist() == texts and repeat.rows["id"].tolist() == ["000", "001", "002", "003"]
+    first = sorted(r.user for r in llm.requests())
+    llm.reset()
+    repeated = create_repeat(engine, repeat, transform_connection(repeat, Connection("custom")))
+    finish(engine, repeated, conn)
+    assert sorted(r.user for r in llm.requests()) == first
+    assert compare_answers(db, bundle, repeated) == (0, len(texts))
 
 
 def test_what_differs_is_known_before_the_run_exists_and_matches_its_record(transform_bundle, engine, db):

@@ -39,7 +39,7 @@ def test_two_transcripts_split_into_turns_show_rows_and_notes_before_any_call(ap
     assert df["segment"].tolist()[3:] == ["1", "2", "3", "4"]
     assert df["position"].tolist()[3:] == ["paragraph 1"] + ["paragraph 2"] * 3
     assert any("1 segment longer than 300 characters was split into 3 rows" in c.value for c in app.caption)
-    assert any("and 1 more" in c.value and "7 rows" in c.value for c in app.caption)
+    assert any("a.txt, b.docx" in c.value and "7 rows" in c.value for c in app.caption)
     assert not app.error
 
 
@@ -101,3 +101,29 @@ def test_transform_runs_a_docx_transcript_split_into_turns_and_keeps_the_positio
     assert any("Using **talk.docx**" in c.value for c in app.caption)
     app.file_uploader[0].set_value([("talk.docx", docx, "application/octet-stream")]).run()
     assert widget(app, "radio", "tf_split").value == "turn"  # kept across the page switch
+
+
+def test_the_columns_sent_follow_the_split_new_columns_in_and_a_column_taken_out_stays_out(app):
+    """Whole documents have no `speaker`; split into turns they do, and it is sent unless the user
+    took it out (Streamlit keeps a multiselect's choice, so the page has to add new columns)."""
+    docx = docx_bytes(["Interviewer: How was it?", "Ann: Good, mostly.", "Interviewer: Why?"])
+    upload(app, "pages/coder.py", [("talk.docx", docx, "application/octet-stream")])
+    widget(app, "radio", "qc_split").set_value("document").run()
+    assert widget(app, "multiselect", "qc_columns").value == ["document", "segment", "position", "text"]
+    widget(app, "multiselect", "qc_columns").set_value(["document", "text"]).run()
+    widget(app, "radio", "qc_split").set_value("turn").run()
+    no_exceptions(app)
+    assert widget(app, "multiselect", "qc_columns").value == ["document", "text", "speaker"]
+    widget(app, "multiselect", "qc_columns").set_value(["text"]).run()
+    widget(app, "radio", "qc_split").set_value("paragraph").run()
+    widget(app, "radio", "qc_split").set_value("turn").run()
+    assert widget(app, "multiselect", "qc_columns").value == ["text", "speaker"]
+
+
+def test_a_document_picked_twice_is_read_once_and_the_page_says_so(app):
+    docx = docx_bytes(["Interviewer: How was it?", "Ann: Good, mostly."])
+    twice = [("talk.docx", docx, "application/octet-stream")] * 2
+    upload(app, "pages/coder.py", [*twice, ("other.txt", TRANSCRIPT, "text/plain")])
+    assert len(preview(app)) == 2
+    assert any("1 file(s) chosen twice (same name and content) were read once." in c.value for c in app.caption)
+    assert any("talk.docx, other.txt" in c.value for c in app.caption)
