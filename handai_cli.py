@@ -35,7 +35,7 @@ from collections.abc import Sequence
 
 from cli import agreement, codebooks, multi, runs, single
 from cli.common import CliError
-from handai_db import get_db
+from handai_db import DatabaseUnavailable, get_db
 from handai_engine import PlanError, get_engine
 from handai_errors import RunStartError, redact
 from handai_io import FileReadError
@@ -73,7 +73,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             "runs": runs.cmd_runs,
         }[args.command]
         return handler(args, db, engine)
-    except (CliError, FileReadError, TemplateError, RunStartError, PlanError, ValueError, KeyError) as exc:
+    except (
+        CliError,
+        DatabaseUnavailable,
+        FileReadError,
+        TemplateError,
+        RunStartError,
+        PlanError,
+        ValueError,
+        KeyError,
+    ) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"error: {redact(str(message))}", file=sys.stderr)
         return 2

@@ -18,6 +18,13 @@ if ! command -v chromium >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
+# PostgreSQL's server binaries: the ledger tests start a throwaway cluster of their own (tests/postgres_server.py).
+if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+fi
 # The tests never touch this machine's real keyring (macOS Keychain, …): the key store's keyring
 # tests bring their own, and everything else gets the file store, the same on every machine.
 export PYTHON_KEYRING_BACKEND=keyring.backends.fail.Keyring

@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Float, bindparam, case, func, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection as SAConnection
+from sqlalchemy import bindparam, func, select, update
 
-from ledger.models import Base, CacheEntry, Result, RowStatus, Run, RunStatus, utcnow
+from ledger.models import CacheEntry, Result, RowStatus, Run, RunStatus, utcnow
 from ledger.records import LedgerCell, LedgerRow, RowOutcome, RunControl
 from ledger.store import Store
+from ledger.upserts import insert_ignoring
 
 
 class CellsMixin(Store):
@@ -86,10 +85,8 @@ class CellsMixin(Store):
             "attempts": table.attempts + bindparam("add_calls"),
             "tokens_in": table.tokens_in + bindparam("add_in"),
             "tokens_out": table.tokens_out + bindparam("add_out"),
-            "cost_usd": case(
-                (bindparam("add_cost", type_=Float).is_(None), table.cost_usd),
-                else_=func.coalesce(table.cost_usd, 0.0) + bindparam("add_cost", type_=Float),
-            ),
+            # no new cost (NULL) keeps the old one; PostgreSQL types the parameter from the sum
+            "cost_usd": func.coalesce(func.coalesce(table.cost_usd, 0.0) + bindparam("add_cost"), table.cost_usd),
             "updated_at": now,
         }
         fields = (
@@ -102,6 +99,7 @@ class CellsMixin(Store):
             "request",
             "cached",
             "flags",
+            "model_reported",
         )
         finals = [o for o in outcomes if o.status is not None]
         spending = [o for o in outcomes if o.status is None]
@@ -141,7 +139,7 @@ class CellsMixin(Store):
                 # One compiled statement, many parameter sets: a multi-row VALUES per batch cost
                 # most of the writer thread's time (benchmarks/README.md).
                 conn.execute(
-                    _insert_ignoring_duplicates(conn, CacheEntry),
+                    insert_ignoring(conn, CacheEntry),
                     [
                         {
                             "key": o.cache_key,
@@ -152,6 +150,7 @@ class CellsMixin(Store):
                             "tokens_in": o.tokens_in,
                             "tokens_out": o.tokens_out,
                             "created_at": now,
+                            "model_reported": o.model_reported,
                         }
                         for o in fresh
                     ],
@@ -178,13 +177,3 @@ def _count_rows(run_id: int, status: RowStatus) -> Any:
         .where(Result.run_id == run_id, Result.status == status)
         .scalar_subquery()
     )
-
-
-def _insert_ignoring_duplicates(conn: SAConnection, model: type[Base]) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING for the dialects Handai runs on (two rows with the same
-    reply may finish in one batch, and another process may have cached it first)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(model).on_conflict_do_nothing()
-    return sqlite_insert(model).on_conflict_do_nothing()

@@ -6,8 +6,9 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
-from ledger.models import CodebookRow, CodebookVersion
-from ledger.store import Store
+from ledger.models import CodebookRow, CodebookVersion, utcnow
+from ledger.store import Store, lock_for_update
+from ledger.upserts import insert_ignoring
 
 
 class CodebooksMixin(Store):
@@ -22,11 +23,11 @@ class CodebooksMixin(Store):
         if not name:
             raise ValueError("A codebook needs a name.")
         with self._write_lock, self.session() as s, s.begin():
-            book = s.scalar(select(CodebookRow).where(CodebookRow.name == name))
-            if book is None:
-                book = CodebookRow(name=name)
-                s.add(book)
-                s.flush()
+            # made if new, then locked: two people saving the same codebook number versions in turn
+            lock_for_update(s.connection())
+            s.execute(insert_ignoring(s.connection(), CodebookRow), {"name": name, "created_at": utcnow()})
+            book = s.scalar(select(CodebookRow).where(CodebookRow.name == name).with_for_update())
+            assert book is not None
             latest = s.scalar(
                 select(CodebookVersion)
                 .where(CodebookVersion.codebook_id == book.id)

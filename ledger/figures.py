@@ -93,6 +93,21 @@ class FiguresMixin(Store):
         with self.session() as s:
             return [CellFigures(*row) for row in s.execute(stmt)]
 
+    def reported_models(self, run_id: int) -> dict[tuple[int, int], dict[str, int]]:
+        """(step, arm) -> {model id the provider reported: cells}, over the cells that hold an
+        answer naming one (a reply without `model` makes no claim and is not counted)."""
+        stmt = (
+            select(Result.step, Result.arm, Result.model_reported, func.count())
+            .where(Result.run_id == run_id, Result.model_reported.is_not(None))
+            .group_by(Result.step, Result.arm, Result.model_reported)
+            .order_by(Result.step, Result.arm, func.count().desc(), Result.model_reported)
+        )
+        found: dict[tuple[int, int], dict[str, int]] = {}
+        with self.session() as s:
+            for step, arm, model, cells in s.execute(stmt):
+                found.setdefault((step, arm), {})[model] = cells
+        return found
+
     def refresh_run_counts(self, run_id: int) -> RunCounts:
         counts = self.run_counts(run_id)
         self.update_run(run_id, succeeded=counts.succeeded, failed=counts.failed, total_rows=counts.total)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -73,13 +73,17 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
+    """Portable types only (SQLite and PostgreSQL). PostgreSQL enforces a VARCHAR's length and an
+    INTEGER's range where SQLite does not: text a person or a provider writes (names, models, file
+    names, owners) is Text, and totals over a whole run are BigInteger."""
+
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class SessionRow(Base):
     __tablename__ = "sessions"
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -87,17 +91,17 @@ class Run(Base):
     __tablename__ = "runs"
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id", ondelete="SET NULL"), index=True)
-    kind: Mapped[str] = mapped_column(String(20), default="transform")
-    name: Mapped[str] = mapped_column(String(300), default="")
+    kind: Mapped[str] = mapped_column(String(40), default="transform")
+    name: Mapped[str] = mapped_column(Text, default="")
     provider: Mapped[str] = mapped_column(String(40))
-    model: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(Text)
     connection: Mapped[dict[str, Any]] = mapped_column(default=dict)
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     system_prompt: Mapped[str] = mapped_column(Text, default="")
     row_template: Mapped[str | None] = mapped_column(Text)
     columns: Mapped[list[Any]] = mapped_column(default=list)
     output_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    input_name: Mapped[str] = mapped_column(String(500), default="")
+    input_name: Mapped[str] = mapped_column(Text, default="")
     input_hash: Mapped[str] = mapped_column(String(64), default="")
     input_columns: Mapped[list[Any]] = mapped_column(default=list)
     concurrency: Mapped[int] = mapped_column(Integer, default=16)
@@ -107,15 +111,15 @@ class Run(Base):
     total_rows: Mapped[int] = mapped_column(Integer, default=0)
     succeeded: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
-    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
-    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_in: Mapped[int] = mapped_column(BigInteger, default=0)
+    tokens_out: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
-    owner: Mapped[str | None] = mapped_column(String(200))
-    calls: Mapped[int] = mapped_column(Integer, default=0)
-    cache_hits: Mapped[int] = mapped_column(Integer, default=0)
+    owner: Mapped[str | None] = mapped_column(Text)
+    calls: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_hits: Mapped[int] = mapped_column(BigInteger, default=0)
     cost_usd: Mapped[float | None] = mapped_column(Float)
     active_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     resumed_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -161,6 +165,7 @@ class Result(Base):
     cost_usd: Mapped[float | None] = mapped_column(Float)
     cached: Mapped[bool] = mapped_column(default=False)
     flags: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    model_reported: Mapped[str | None] = mapped_column(Text)  # the reply's `model`; NULL: no claim
 
 
 class LogRow(Base):
@@ -173,7 +178,19 @@ class LogRow(Base):
 
 
 class Setting(Base):
+    """A setting the whole project shares (prices, saved instructions)."""
+
     __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class UserSetting(Base):
+    """One person's setting (the sidebar's providers, URLs and models): on a shared server nobody's
+    choice overwrites another's."""
+
+    __tablename__ = "user_settings"
+    user_name: Mapped[str] = mapped_column(String(200), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     value: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
@@ -190,12 +207,13 @@ class CacheEntry(Base):
     __tablename__ = "response_cache"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     provider: Mapped[str] = mapped_column(String(40))
-    model: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(Text)
     raw: Mapped[str | None] = mapped_column(Text)
     parsed: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     tokens_in: Mapped[int] = mapped_column(Integer, default=0)
     tokens_out: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    model_reported: Mapped[str | None] = mapped_column(Text)  # who really answered, kept for reuse
 
 
 class CodebookRow(Base):
@@ -203,7 +221,7 @@ class CodebookRow(Base):
 
     __tablename__ = "codebooks"
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -218,7 +236,7 @@ class CodebookVersion(Base):
     version: Mapped[int] = mapped_column(Integer)
     content: Mapped[dict[str, Any]] = mapped_column(default=dict)
     note: Mapped[str] = mapped_column(Text, default="")
-    source: Mapped[str] = mapped_column(String(500), default="")
+    source: Mapped[str] = mapped_column(Text, default="")
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -232,9 +250,36 @@ class Rating(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     row_index: Mapped[int] = mapped_column(Integer)
-    rater: Mapped[str] = mapped_column(String(200))
+    rater: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(20), default="human")  # RatingKind
     value: Mapped[Any] = mapped_column(JSON)  # a label, a list of labels, or None (missing)
     note: Mapped[str] = mapped_column(Text, default="")
-    author: Mapped[str] = mapped_column(String(200), default="")
+    author: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ProviderBatch(Base):
+    """One file of a run's cells sent through a provider's Batch API (ledger/batches.py). Written
+    before the upload; the provider's batch id is added the moment it exists, so a restarted
+    process re-attaches to it instead of sending its cells again."""
+
+    __tablename__ = "batches"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    arm: Mapped[int] = mapped_column(Integer, default=0)
+    provider: Mapped[str] = mapped_column(String(40))
+    endpoint: Mapped[str] = mapped_column(Text, default="")
+    batch_id: Mapped[str | None] = mapped_column(Text)
+    input_file_id: Mapped[str | None] = mapped_column(Text)
+    output_file_id: Mapped[str | None] = mapped_column(Text)
+    error_file_id: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20), default="planned")
+    request_count: Mapped[int] = mapped_column(Integer, default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    cells: Mapped[list[Any]] = mapped_column(default=list)  # the result ids it carries (its custom_ids)
+    collected: Mapped[bool] = mapped_column(default=False)  # its results are in the ledger: closed
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 
 from ledger.models import ADJUDICATED_RATER, Rating, RatingKind, utcnow
 from ledger.store import Store
+from ledger.upserts import upsert
 
 
 class RatingsMixin(Store):
@@ -47,12 +48,10 @@ class RatingsMixin(Store):
             }
             for index, value in values.items()
         ]
-        with self._write_lock, self.session() as s, s.begin():
-            s.execute(
-                delete(Rating).where(Rating.run_id == run_id, Rating.rater == rater, Rating.row_index.in_(list(values)))
-            )
+        with self._write_lock, self.engine.begin() as conn:
+            write = upsert(conn, Rating, ("run_id", "row_index", "rater"))  # atomic: two saves never collide
             for start in range(0, len(rows), 5000):
-                s.execute(insert(Rating), rows[start : start + 5000])
+                conn.execute(write, rows[start : start + 5000])
         return len(rows)
 
     def settle(self, run_id: int, row_index: int, value: Any, *, author: str, note: str = "") -> None:

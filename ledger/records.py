@@ -35,6 +35,7 @@ class RowOutcome:
     cache_key: str | None = None
     calls: int = 0
     flags: dict[str, Any] | None = None
+    model_reported: str | None = None  # the model id the reply named (None: it named none)
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,16 @@ from handai_prompts import describe_flags, is_structured
 from ledger.models import Result, RowStatus
 from ledger.store import Store
 
+# Cells in a fixed order (the cell index's): PostgreSQL, unlike SQLite, returns rows in no order
+# of their own.
+_CELL_ORDER = (Result.row_index, Result.step, Result.arm, Result.sample)
+
 
 class ResultsMixin(Store):
     """Read a run's results, streamed where a run may be large."""
 
     def results(self, run_id: int, *, statuses: Sequence[str] = (), error_kinds: Sequence[str] = ()) -> list[Result]:
-        stmt = select(Result).where(Result.run_id == run_id).order_by(Result.row_index)
+        stmt = select(Result).where(Result.run_id == run_id).order_by(*_CELL_ORDER)
         if statuses:
             stmt = stmt.where(Result.status.in_(statuses))
         if error_kinds:
@@ -29,7 +33,8 @@ class ResultsMixin(Store):
 
     def result(self, run_id: int, row_index: int) -> Result | None:
         with self.session() as s:
-            return s.scalar(select(Result).where(Result.run_id == run_id, Result.row_index == row_index))
+            stmt = select(Result).where(Result.run_id == run_id, Result.row_index == row_index)
+            return s.scalar(stmt.order_by(*_CELL_ORDER).limit(1))
 
     def iter_rows(
         self, run_id: int, rows: Sequence[int] | None = None
@@ -55,7 +60,7 @@ class ResultsMixin(Store):
                 Result.flags,
             )
             .where(Result.run_id == run_id)
-            .order_by(Result.row_index, Result.step, Result.arm, Result.sample)
+            .order_by(*_CELL_ORDER)
         )
         if rows is not None:
             stmt = stmt.where(Result.row_index.in_(list(rows)))
@@ -109,7 +114,7 @@ class ResultsMixin(Store):
         stmt = (
             select(Result.input, Result.raw, Result.parsed, Result.status, Result.error_message, Result.flags)
             .where(Result.run_id == run_id)
-            .order_by(Result.row_index)
+            .order_by(*_CELL_ORDER)
         )
         if statuses:
             stmt = stmt.where(Result.status.in_(statuses))

@@ -12,7 +12,7 @@ from handai_errors import RunStartError
 from ledger.models import ACTIVE_STATUSES, ALLOWED, LogRow, Result, RowStatus, Run, RunStatus, sources, utcnow
 from ledger.owners import HEARTBEAT_STALE, describe_owner, owner_alive, owner_id
 from ledger.records import RunControl, RunFilter
-from ledger.store import Store
+from ledger.store import Store, lock_for_update
 
 
 class RunsMixin(Store):
@@ -61,9 +61,11 @@ class RunsMixin(Store):
             s.execute(update(Run).where(Run.id == run_id).values(**values))
 
     def update_params(self, run_id: int, changes: dict[str, Any]) -> None:
-        """Merge `changes` into a run's recorded parameters, read and written in one transaction."""
+        """Merge `changes` into a run's recorded parameters, read and written in one transaction
+        (locked: another process's change is never lost)."""
         with self._write_lock, self.session() as s, s.begin():
-            params = s.scalar(select(Run.params).where(Run.id == run_id)) or {}
+            lock_for_update(s.connection())
+            params = s.scalar(select(Run.params).where(Run.id == run_id).with_for_update()) or {}
             s.execute(update(Run).where(Run.id == run_id).values(params={**params, **changes}))
 
     def set_run_status(

@@ -14,6 +14,11 @@ st.caption(
     "environment variable → remembered on this computer (encrypted). They never reach the run database, "
     "logs or exports."
 )
+st.caption(
+    f"Run database: `{ui.db().display_url}` · your settings are kept as user **{ui.md(ui.db().user)}** "
+    "(HANDAI_USER; on a shared PostgreSQL ledger everyone sees every run, and each person keeps their own "
+    "provider choices)."
+)
 local = ui.local_servers()
 store = KeyStore()
 

@@ -1,4 +1,10 @@
-"""Shared fixtures: the fake LLM server over real HTTP, a real SQLite ledger, and an engine."""
+"""Shared fixtures: the fake LLM server over real HTTP, a real ledger and an engine.
+
+The ledger is SQLite; a module marked `pytestmark = pytest.mark.ledger_backends` runs each of its
+tests that uses `db` (or `db_url`, `backend`) twice, on SQLite and on a real PostgreSQL server
+(tests/postgres_server.py: a throwaway cluster, or HANDAI_TEST_POSTGRES_URL), each test on a fresh
+database of its own. Without PostgreSQL's binaries those runs are skipped, except under CI=true,
+where they fail."""
 
 from __future__ import annotations
 
@@ -9,8 +15,19 @@ from pathlib import Path
 import pytest
 
 from tests.fake_llm_server import FakeLLMServer
+from tests.postgres_server import PostgresServer, binaries
 
 ROOT = Path(__file__).resolve().parent.parent
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "ledger_backends: run the test's ledger on SQLite and on PostgreSQL")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("ledger_backends") and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
 
 
 @pytest.fixture(autouse=True)
@@ -38,11 +55,45 @@ def llm(llm_server: FakeLLMServer) -> FakeLLMServer:
     return llm_server
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """The session's PostgreSQL server: HANDAI_TEST_POSTGRES_URL's, else a throwaway cluster."""
+    if url := os.environ.get("HANDAI_TEST_POSTGRES_URL"):
+        server = PostgresServer(url)
+    elif binaries() is None:
+        message = "PostgreSQL is not installed (apt-get install postgresql) and HANDAI_TEST_POSTGRES_URL is not set"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    else:
+        server = PostgresServer.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def db(tmp_path: Path):
+def backend(request: pytest.FixtureRequest) -> str:
+    """The ledger's backend: "sqlite" unless the module is marked `ledger_backends`."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty database's URL on this test's backend."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    url = server.new_database()
+    yield url
+    server.drop_database(url)
+
+
+@pytest.fixture
+def db(db_url: str):
     from handai_db import Database
 
-    database = Database(f"sqlite:///{tmp_path / 'ledger.db'}")
+    database = Database(db_url)
     yield database
     database.close()
 

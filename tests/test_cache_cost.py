@@ -5,10 +5,13 @@ from __future__ import annotations
 import sqlite3
 
 import pandas as pd
+import pytest
 
-from handai_db import Database
+from handai_db import MIGRATIONS, Database, RowOutcome, RowStatus
 from handai_engine import Engine, RunSettings
 from providers import Connection
+
+pytestmark = pytest.mark.ledger_backends
 
 
 def conn_for(llm) -> Connection:
@@ -128,18 +131,45 @@ def test_an_older_database_is_upgraded_by_the_migration_list(tmp_path):
     assert db.cached_replies(["nothing"]) == {}
     con = sqlite3.connect(path)
     names = [r[0] for r in con.execute("SELECT name FROM migrations ORDER BY name")]
-    assert names == [
-        "0001_initial",
-        "0002_cache_and_cost",
-        "0003_stopped",
-        "0004_active_time_and_flags",
-        "0005_cells",
-        "0006_codebooks_and_ratings",
-    ]
+    assert names == sorted(name for name, _ in MIGRATIONS)  # every one, 0002 to the latest
     assert db.save_codebook("After the upgrade", {"codes": []}).version == 1
     indexes = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "ix_results_cell" in indexes and "ix_results_run_row" not in indexes
     assert db.get_run(1).status == "stopped"  # "cancelled" is now "stopped"
+    db.close()
+
+
+def test_a_database_at_0006_gains_the_reported_model_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "at-0006.db"
+    old = Database(f"sqlite:///{path}")
+    old_run = old.create_run([{"a": 1}], provider="custom", model="m")
+    old.record_results(old_run, [RowOutcome(old.results(old_run)[0].id, RowStatus.SUCCEEDED, raw="old answer")])
+    old.close()
+    con = sqlite3.connect(path)
+    for table in ("results", "response_cache"):
+        con.execute(f"ALTER TABLE {table} DROP COLUMN model_reported")
+    con.execute("DELETE FROM migrations WHERE name = '0007_model_reported'")
+    con.execute(
+        "INSERT INTO response_cache (key, provider, model, raw, parsed, tokens_in, tokens_out, created_at)"
+        " VALUES ('old-key', 'custom', 'm', 'old answer', '{}', 3, 4, '2025-01-01 00:00:00')"
+    )
+    con.commit()
+    con.close()
+
+    db = Database(f"sqlite:///{path}")
+    con = sqlite3.connect(path)
+    for table in ("results", "response_cache"):
+        columns = {r[1]: r[2] for r in con.execute(f"PRAGMA table_info({table})")}
+        assert columns["model_reported"] == "VARCHAR(200)", table
+    assert "0007_model_reported" in [r[0] for r in con.execute("SELECT name FROM migrations")]
+    con.close()
+    [answer] = db.results(old_run)
+    assert (answer.raw, answer.model_reported) == ("old answer", None) and db.reported_models(old_run) == {}
+    assert db.cached_replies(["old-key"])["old-key"].model_reported is None
+    new = db.create_run([{"a": 1}], provider="custom", model="m")
+    [result] = db.results(new)
+    db.record_results(new, [RowOutcome(result.id, RowStatus.SUCCEEDED, raw="x", model_reported="m-2025-01-01")])
+    assert db.reported_models(new) == {(0, 0): {"m-2025-01-01": 1}}
     db.close()
 
 

@@ -20,6 +20,8 @@ from handai_errors import RunStartError
 from providers import Connection
 from tests.helpers import PYTHON, ROOT, cli_env, start_cli, wait_until
 
+pytestmark = pytest.mark.ledger_backends
+
 
 def frame(n: int, prefix: str = "row") -> pd.DataFrame:
     return pd.DataFrame({"text": [f"{prefix} {i}" for i in range(n)]})

@@ -1,6 +1,6 @@
 """Codebook versions, human codes and decisions in the ledger, a run read as units x raters, and
 the disagreement queue (issue 12). Runs go through the real engine and `openai` client to the
-fake server; the ledger is a real SQLite file."""
+fake server; the ledger is a real SQLite file, and a real PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from research.adjudication import BY_DISAGREEMENT, BY_JUDGE, disagreements, summ
 from research.consensus import consensus_plan
 from research.raters import ADJUDICATED, CONSENSUS, HUMAN, MODEL, align_codes, coded_frame, rater_table
 from tests.fake_llm_server import FakeLLMServer
+
+pytestmark = pytest.mark.ledger_backends
 
 SCHEMA = {
     "fields": {
