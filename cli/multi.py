@@ -20,6 +20,7 @@ from research.compare import compare_agreement, compare_plan
 from research.consensus import consensus_plan
 from research.pipeline import load_spec, pipeline_plan
 
+from .batch import add_batch_options, submitted
 from .codebooks import add_codebook_options, load_codebook, usable
 from .common import (
     INPUT_HELP,
@@ -79,12 +80,15 @@ def _run_plan(args: argparse.Namespace, db: Database, engine: Engine, plan: Plan
         input_name=path.name,
         input_hash=content_hash(data),
         session_id=session_id,
+        batch=args.batch,
     )
     rows = len(df)
     del df, table, data, args.loaded  # the ledger holds the rows now: the run never keeps the file in memory
     models = ", ".join(a.label + (f" x{a.samples}" if a.samples > 1 else "") for a in plan.arms)
     print(f"run {run_id}: {rows} rows x {len(plan.cells())} calls each ({models}) from {path.name}")
     engine.start(run_id, conns)
+    if args.batch and (code := submitted(engine, run_id, wait=not args.no_wait)) is not None:
+        return code
     code = finish(db, engine, run_id, output, args.csv_formula_guard)
     _summary(db, engine, run_id)
     return code
@@ -248,6 +252,7 @@ def _add_multi_options(p: argparse.ArgumentParser, *, prompt: bool) -> None:
     add_input_options(p)
     p.add_argument("--output", "-o", required=True, help="OUT.csv, .xlsx, .json, .jsonl or .parquet")
     add_guard_option(p)
+    add_batch_options(p)
     p.set_defaults(model=None, json=False, max_tokens=None, fields=None, columns=None, template=None)
     if not prompt:
         p.set_defaults(prompt="")

@@ -12,7 +12,7 @@ from handai_db import Database, Run, RunFilter
 from handai_engine import Engine, Plan
 from handai_io import content_hash
 from providers import Connection
-from research.methods import PROVENANCE, RESULTS, methods_bundle
+from research.methods import PROVENANCE, RESULTS, ROWS, methods_bundle
 from research.rerun import (
     Bundle,
     CannotRepeat,
@@ -26,16 +26,19 @@ from research.rerun import (
     recorded_differences,
 )
 
+from .batch import batch_column
 from .common import CliError, add_guard_option, check_output, connection, finish, read_input, rows, write
 
 
 def cmd_runs(args: argparse.Namespace, db: Database, engine: Engine) -> int:
     if args.runs_command == "list":
-        for run in db.list_runs(RunFilter(limit=args.limit)):
+        listed = db.list_runs(RunFilter(limit=args.limit))
+        batches = engine.batch_states([run.id for run in listed])
+        for run in listed:
             print(
                 f"{run.id:>6}  {run.created_at:%Y-%m-%d %H:%M}  {run.status:<11} {run.kind:<9} "
                 f"{run.provider}/{run.model}  {run.succeeded}/{run.total_rows} ok  {run.failed} failed  "
-                f"{run.input_name[:40]}"
+                f"{run.input_name[:40]}{batch_column(batches.get(run.id, []))}"
             )
         return 0
     if args.runs_command == "rerun":
@@ -45,7 +48,9 @@ def cmd_runs(args: argparse.Namespace, db: Database, engine: Engine) -> int:
         raise CliError(f"No run {args.run_id}. See `python handai_cli.py runs list`.")
     if args.runs_command in ("stop", "pause"):
         stop = args.runs_command == "stop"
-        if not (engine.stop if stop else engine.pause)(run.id):
+        if stop and any(b.open for b in engine.batches(run.id)) and not engine.is_running(run.id):
+            print(f"run {run.id}: cancelled {engine.cancel_batches(run.id, _run_connections(run))} open batch(es)")
+        elif not (engine.stop if stop else engine.pause)(run.id):
             done = "stopped" if stop else "paused"
             raise CliError(f"Run {run.id} is {run.status}; it cannot be {done} now.")
         print(f"run {run.id}: {db.get_run(run.id).status}; the process running it halts within a second")
@@ -60,7 +65,7 @@ def cmd_runs(args: argparse.Namespace, db: Database, engine: Engine) -> int:
         if args.bundle:
             bundle = _bundle_path(args.bundle)
             bundle.write_bytes(methods_bundle(db, run.id, guard=args.csv_formula_guard))
-            print(f"Wrote the methods bundle ({RESULTS}, {PROVENANCE}, METHODS.md) to {bundle}")
+            print(f"Wrote the methods bundle ({RESULTS}, {ROWS}, {PROVENANCE}, METHODS.md) to {bundle}")
         return 0
     output = check_output(args.output) if args.output else None
     changes = {
@@ -84,9 +89,9 @@ def cmd_runs(args: argparse.Namespace, db: Database, engine: Engine) -> int:
         run = db.get_run(run.id)
     conn = _run_connections(run)
     if args.runs_command == "resume":
-        engine.resume(run.id, conn)
+        engine.resume(run.id, conn, batch=args.batch)
     else:
-        engine.retry_failed(run.id, conn)
+        engine.retry_failed(run.id, conn, batch=args.batch)
     where = conn.effective_base_url() if isinstance(conn, Connection) else ", ".join(conn)
     print(f"run {run.id}: {args.runs_command} with {run.provider} / {run.model} at {where}")
     return finish(db, engine, run.id, output, args.csv_formula_guard)
@@ -179,6 +184,12 @@ def add_parser(sub: Any) -> None:
             action="append",
             metavar="NAME=MODEL",
             help="a run of several models: send NAME's cells to MODEL instead (recorded; repeat)",
+        )
+        rr.add_argument(
+            "--batch",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="send them as a new provider batch (--batch) or in real time (--no-batch); default: the run's mode",
         )
     for name, what in (("stop", "stop a run, whichever process runs it"), ("pause", "pause a run (resumable)")):
         rc = rs.add_parser(name, help=what)

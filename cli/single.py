@@ -12,6 +12,7 @@ from handai_io import content_hash
 from handai_prompts import GENERATE_TEMPLATES, make_schema
 from providers import PROVIDERS
 
+from .batch import add_batch_options, submitted
 from .common import (
     INPUT_HELP,
     CliError,
@@ -40,9 +41,12 @@ def cmd_transform(args: argparse.Namespace, db: Database, engine: Engine) -> int
         input_hash=content_hash(data),
         session_id=session_id,
         limit_rows=args.limit,
+        batch=args.batch,
     )
     print(f"run {run_id}: {min(len(table.df), args.limit or len(table.df))} rows from {path.name}")
     engine.start(run_id, conn)
+    if args.batch and (code := submitted(engine, run_id, wait=not args.no_wait)) is not None:
+        return code
     return finish(db, engine, run_id, output, args.csv_formula_guard)
 
 
@@ -70,10 +74,12 @@ def cmd_generate(args: argparse.Namespace, db: Database, engine: Engine) -> int:
     run_settings = settings(args, output_schema=schema)
     session_id = db.create_session(f"Command line {time.strftime('%Y-%m-%d %H:%M')}")
     run_id = engine.create_generate_run(
-        description, args.rows, run_settings, conn, variables=variables, session_id=session_id
+        description, args.rows, run_settings, conn, variables=variables, session_id=session_id, batch=args.batch
     )
     print(f"run {run_id}: generating {args.rows} rows")
     engine.start(run_id, conn)
+    if args.batch and (code := submitted(engine, run_id, wait=not args.no_wait)) is not None:
+        return code
     return finish(db, engine, run_id, output, args.csv_formula_guard)
 
 
@@ -93,6 +99,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="call the model even for replies already paid for")
     p.add_argument("--output", "-o", required=True, help="OUT.csv, .xlsx, .json, .jsonl or .parquet")
     add_guard_option(p)
+    add_batch_options(p)
 
 
 def add_parsers(sub: Any) -> None:

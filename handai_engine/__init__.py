@@ -13,6 +13,7 @@ guards    budget cap and early stop
 writer    batched ledger writes that read the run's status back
 progress  live figures
 settings  what a run sends, and the record of what was sent
+batch/    runs sent through the providers' Batch APIs: files within limits, submit, poll, collect, re-attach
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ from handai_errors import ErrorKind, RunStartError, redact
 from handai_prompts import clean_record, generation_prompts, generation_rows, validate_template
 from providers import Connection, chat_sender, check_connection, describe_error, price_for
 
+from .batch import BatchOptions, check_batchable, is_batch
+from .batch.controls import BatchRuns
 from .calls import Call, StepRequest
 from .journal import Journal
 from .limiter import AdaptiveLimiter
@@ -68,10 +70,11 @@ class _Job:
     started: float = field(default_factory=time.monotonic)
     progress_base: int = 0
     earlier_seconds: float = 0.0  # time the run spent running before this start
-    pool: Pool | None = None
+    pool: Pool | Any = None  # a Pool, or a BatchJob for a run sent as provider batches
     halt_request: tuple[RunStatus, str, float | None] | None = None
     waits_base: dict[str, int] = field(default_factory=dict)  # 429s per model before this start
     done_event: threading.Event = field(default_factory=threading.Event)
+    submitted: threading.Event = field(default_factory=threading.Event)  # batch mode: all cells at the provider
 
 
 def records(df: pd.DataFrame, chunk: int = 10_000) -> Iterator[dict[str, Any]]:
@@ -81,9 +84,10 @@ def records(df: pd.DataFrame, chunk: int = 10_000) -> Iterator[dict[str, Any]]:
         yield from (clean_record(r) for r in df.iloc[start : start + chunk].to_dict(orient="records"))
 
 
-class Engine:
+class Engine(BatchRuns):
     def __init__(self, db: Database, *, backoff_cap: float = 30.0, page_rows: int = PAGE_ROWS) -> None:
         self.db = db
+        self.batch_options = BatchOptions.from_env()  # polling and file limits of runs sent as batches
         self.backoff_cap = backoff_cap
         self.page_rows = page_rows  # rows pulled from the ledger at a time (memory stays flat)
         self._loop = asyncio.new_event_loop()
@@ -106,9 +110,11 @@ class Engine:
         name: str = "",
         limit_rows: int | None = None,
         selection: str = "",
+        batch: bool = False,
     ) -> int:
         """Write the run and a pending row for every input row (or the first `limit_rows`);
-        `selection` says which rows of the file these are, for the record.
+        `selection` says which rows of the file these are, for the record; `batch` sends them
+        through the provider's Batch API.
         Everything that would stop it from starting is checked first, so nothing is left queued."""
         check_connection(conn)
         columns = [str(c) for c in df.columns]
@@ -131,6 +137,7 @@ class Engine:
             session_id=session_id,
             name=name,
             selection=selection,
+            batch=batch,
         )
 
     def create_generate_run(
@@ -143,6 +150,7 @@ class Engine:
         variables: dict[str, list[str]] | None = None,
         session_id: int | None = None,
         name: str = "",
+        batch: bool = False,
     ) -> int:
         check_connection(conn)
         rows = generation_rows(count, variables)
@@ -159,6 +167,7 @@ class Engine:
             input_columns=[],
             session_id=session_id,
             name=name,
+            batch=batch,
         )
 
     def create_plan_run(
@@ -174,6 +183,7 @@ class Engine:
         session_id: int | None = None,
         name: str = "",
         selection: str = "",
+        batch: bool = False,
     ) -> int:
         """Write a multi-model run (Compare, Consensus, Pipeline): its plan, with exactly what each
         (step, arm) sends, and a pending cell per (row, step, arm, sample). `settings` gives the
@@ -186,6 +196,9 @@ class Engine:
         for conn in self._arm_connections(plan, conns):
             check_connection(conn)
         plan = plan.with_sent()
+        mode = self.batch_params([a.provider for a in plan.arms], batch=batch)
+        if batch:
+            check_batchable(plan)
         first, step = plan.arms[0], plan.steps[0]
         return self.db.create_run(
             rows,
@@ -198,6 +211,7 @@ class Engine:
                 **settings.params(),
                 "sent": plan.sent_for(0, plan.arm_index(step.arms[0])).params,
                 **({"selection": selection} if selection else {}),
+                **mode,
             },
             system_prompt=step.instruction,
             row_template=step.row_template,
@@ -235,15 +249,17 @@ class Engine:
         settings: RunSettings,
         conn: Connection,
         selection: str = "",
+        batch: bool = False,
         **fields: Any,
     ) -> int:
+        mode = self.batch_params([settings.provider], batch=batch)
         return self.db.create_run(
             rows,
             kind=kind,
             provider=settings.provider,
             model=settings.model,
             connection=conn.safe_dict(),
-            params={**settings.params(), **({"selection": selection} if selection else {})},
+            params={**settings.params(), **({"selection": selection} if selection else {}), **mode},
             system_prompt=settings.system_prompt,
             row_template=settings.row_template,
             columns=settings.columns,
@@ -285,7 +301,8 @@ class Engine:
             found = conn.get(run.provider)
             if found is None:
                 raise RunStartError(f"No connection for {run.provider}: add its key in Settings.")
-            conn = found
+            recorded = {k: v for k, v in (run.connection or {}).items() if k in ENDPOINT_FIELDS and v}
+            conn = replace(found, **recorded)  # the provider's key, sent where the run was recorded to go
         return [conn]
 
     def start(self, run_id: int, conn: Connections, *, statuses: Sequence[RowStatus] = RESUMED) -> None:
@@ -295,6 +312,7 @@ class Engine:
             conns = self._connections(self._run(run_id), conn)
             for arm_conn in conns:
                 check_connection(arm_conn)
+            self.check_mode(self._run(run_id))
             with self._lock:
                 job = self._jobs.get(run_id)
                 if job is not None and not job.done_event.is_set():
@@ -344,14 +362,21 @@ class Engine:
                 progress.rate_limited += waits
         return progress
 
-    def resume(self, run_id: int, conn: Connections) -> None:
+    def resume(self, run_id: int, conn: Connections, *, batch: bool | None = None) -> None:
+        """Send every cell not yet succeeded (`batch`: switch to or from batch mode first); a run
+        in batch mode re-attaches to its open batches instead of sending their cells again."""
+        if batch is not None:
+            self.set_mode(run_id, batch=batch)
         self.start(run_id, conn, statuses=RESUMED)
 
-    def retry_failed(self, run_id: int, conn: Connections, **changes: Any) -> None:
-        """Send the failed cells again, optionally with changed settings (model, temperature…)."""
+    def retry_failed(self, run_id: int, conn: Connections, *, batch: bool | None = None, **changes: Any) -> None:
+        """Send the failed cells again, optionally with changed settings (model, temperature…);
+        `batch` sends them as a new batch (True) or in real time (False) instead of the run's mode."""
         run = self._run(run_id)
         for arm_conn in self._connections(run, conn):
             check_connection(arm_conn)
+        if batch is not None:
+            self.set_mode(run_id, batch=batch)
         if changes:
             self.update_settings(run_id, **changes)
         self.db.reset_rows(run_id, (RowStatus.FAILED,))
@@ -470,7 +495,9 @@ class Engine:
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Interrupt every job this process runs (calls in flight get `timeout` seconds to finish
-        and be recorded; rows not sent stay pending) and stop the loop."""
+        and be recorded; rows not sent stay pending) and stop the loop. A second call does nothing."""
+        if self._loop.is_closed():
+            return
         for run_id, job in list(self._jobs.items()):
             if not job.done_event.is_set():
                 self._control(
@@ -479,11 +506,17 @@ class Engine:
                 job.done_event.wait(timeout + 5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._writer.shutdown(wait=True)
+        self._thread.join(timeout)
+        if not self._thread.is_alive():  # a loop still running cannot be closed; it dies with the process
+            self._loop.close()
 
     # -- the job --------------------------------------------------------------------------------
     async def _launch(self, job: _Job, run: Run, statuses: Sequence[RowStatus]) -> None:
         try:
-            await self._execute(job, run, statuses)
+            if is_batch(run):
+                await self._execute_batch(job, run, statuses)
+            else:
+                await self._execute(job, run, statuses)
         finally:
             job.conns = None  # a finished job keeps neither its keys nor its rows in memory
             job.pool = None
@@ -545,10 +578,7 @@ class Engine:
             if pool.halted is not None:
                 final, reason = pool.halted
         except Exception as exc:  # the job must always end with a status and a reason
-            err = describe_error(exc, conns[0])
-            final, reason = RunStatus.FAILED, err.user_text()
-            if err.kind == ErrorKind.UNKNOWN:
-                reason = redact(f"{reason} ({err.detail})", [c.api_key for c in conns])
+            final, reason = self._failure(exc, conns)
         finally:
             writer.close()
             await writer_task
@@ -556,6 +586,15 @@ class Engine:
                 with contextlib.suppress(Exception):
                     await lane.sender.close()
         await self._finish(job, final, reason)
+
+    @staticmethod
+    def _failure(exc: BaseException, conns: list[Connection]) -> tuple[RunStatus, str]:
+        """A job that raised ends failed, saying why (an unknown error with its detail, keys masked)."""
+        err = describe_error(exc, conns[0])
+        reason = err.user_text()
+        if err.kind == ErrorKind.UNKNOWN:
+            reason = redact(f"{reason} ({err.detail})", [c.api_key for c in conns])
+        return RunStatus.FAILED, reason
 
     @staticmethod
     def _requests(run: Run, plan: Plan, conns: list[Connection]) -> dict[tuple[int, int], StepRequest]:

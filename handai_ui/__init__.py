@@ -12,7 +12,9 @@ estimates      tokens, cost and time before a run
 schema_editor  output fields as an editable table
 instructions   few-shot examples under an instruction; saved instructions
 row_select     which rows a run sends; the pre-flight check against the context window
-progress       a run's bar, counters and errors
+progress       a run's bar, counters and errors (a batch run's batches too)
+batch_panel    Real time / Batch for the next run; a batch run's batches, Cancel batches
+reattach       batch runs found again after a restart; a run waiting for a session's key
 controls       start a run (asking first while one runs); Pause/Stop while active; Resume,
                budget, Retry failed after
 run_edit       a past run's settings edited before Resume/Retry, or loaded back into a page
@@ -55,6 +57,7 @@ Nothing here speaks SQL or HTTP, or holds business rules; the engine, handai_db 
 """
 
 from .adjudication_card import adjudication_card
+from .batch_panel import no_batch_reason, send_mode
 from .bundle_rerun import bundle_rerun
 from .codebook_editor import CODEBOOK_SOURCES, codebook_editor, codebook_import, codebook_picker, codebook_start
 from .codebook_generator import codebook_generator
@@ -85,6 +88,7 @@ from .pipeline_editor import pipeline_editor, spec_json, spec_loader
 from .plan_facts import input_rows, models_of, providers_of, steps_of
 from .plan_run import run_form, run_keys
 from .provenance import what_was_sent
+from .reattach import reattach_waiting
 from .reliability_settings import reliability_report, reliability_settings
 from .reliability_view import show_report
 from .results import numbered, results_view
@@ -94,7 +98,7 @@ from .run_section import page_run_section, run_results
 from .schema_editor import schema_editor
 from .services import db, engine, session_id
 from .sidebar import provider_name, run_page
-from .state import keep, kept, remember
+from .state import follow_table_columns, keep, kept, remember
 from .task_form import CODE_TASK, Task, task_form, task_keys
 from .text import md
 from .upload import Upload, earlier_upload, forget_upload, read_upload, reading_options, sheet_picker
@@ -144,6 +148,7 @@ __all__ = [
     "input_rows",
     "instruction_library",
     "judge_form",
+    "follow_table_columns",
     "keep",
     "kept",
     "key_box",
@@ -156,6 +161,7 @@ __all__ = [
     "model_row",
     "models_of",
     "models_text",
+    "no_batch_reason",
     "numbered",
     "page_run_section",
     "picker_keys",
@@ -163,6 +169,7 @@ __all__ = [
     "preflight_check",
     "provider_name",
     "providers_of",
+    "reattach_waiting",
     "read_upload",
     "reading_options",
     "remember",
@@ -174,6 +181,7 @@ __all__ = [
     "run_page",
     "run_results",
     "schema_editor",
+    "send_mode",
     "session_id",
     "sheet_picker",
     "spec_json",

@@ -1,4 +1,4 @@
-"""The "Run" section of the multi-model pages: cost controls, which rows, the estimate, and the
+"""The "Run" section of the multi-model pages: cost controls, real time or batch, which rows, the estimate, and the
 Test run / Run all buttons that write the plan's run to the ledger and start it."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import streamlit as st
 
 from handai_engine import Plan, PlanError
 
+from .batch_panel import plan_no_batch_reason, send_mode
 from .connections import connections
 from .controls import start_request, submit_run
 from .data_source import Data
@@ -21,7 +22,7 @@ from .text import md
 
 def run_keys(prefix: str) -> tuple[str, ...]:
     """The widget keys `run_form` draws, for `handai_ui.keep` / `kept`."""
-    names = ("test_rows", "budget", "no_cache", "rows_mode", "rows_n", "rows_seed")
+    names = ("test_rows", "budget", "no_cache", "rows_mode", "rows_n", "rows_seed", "send_mode")
     return tuple(f"{prefix}_{name}" for name in names)
 
 
@@ -41,7 +42,8 @@ def run_form(
     kind: str, prefix: str, data: Data, choice: Choice, *, plan_of: Callable[[], Plan], problem: str | None
 ) -> None:
     """Buttons disabled until the form is complete (`problem` says what is missing) and the plan
-    it makes is valid."""
+    it makes is valid. "Run all" goes in real time or as provider batches, as chosen; a test run
+    always goes in real time."""
     plan = None
     if problem:
         st.caption(f":material/info: {md(problem)}")
@@ -62,9 +64,10 @@ def run_form(
             key=f"{prefix}_no_cache",
             help="By default, replies already paid for (same model, messages, settings and sample) are reused.",
         )
+    batch = send_mode(prefix, plan_no_batch_reason(plan))
     selected, selection = row_selection(prefix, data.df)
     if plan is not None and not selected.empty:
-        st.caption(plan_estimate_caption(plan, selected, choice.concurrency))
+        st.caption(plan_estimate_caption(plan, selected, choice.concurrency, batch=batch))
     c = st.columns([1, 1, 2], vertical_alignment="bottom")
     test_rows = c[0].number_input(
         "Test rows", 1, max(1, len(selected)), max(1, min(5, len(selected))), key=f"{prefix}_test_rows"
@@ -97,6 +100,7 @@ def run_form(
             session_id=session_id(),
             name="Test run" if is_test else "",
             selection=selection,
+            batch=batch and not is_test,
         ),
         conns,
     )

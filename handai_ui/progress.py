@@ -9,10 +9,12 @@ import streamlit as st
 
 from handai_db import RunStatus
 from handai_engine import Progress
+from handai_engine.batch import is_batch
 from handai_errors import KINDS, ErrorKind
 
 from .arm_progress import parts_view
-from .services import engine
+from .batch_panel import batch_section
+from .services import db, engine
 from .text import format_seconds, md
 
 STATUS_ICONS = {
@@ -28,19 +30,25 @@ STATUS_ICONS = {
 
 def progress_view(run_id: int, *, multi: bool = False) -> Progress:
     """Bar, counters and errors for a run; call inside a fragment that reruns while it runs. A
-    run of several models or steps counts cells (one answer each) and shows them per model."""
+    run of several models or steps counts cells (one answer each) and shows them per model. A run
+    sent as batches shows its batches instead of speed and concurrency (the provider runs them)."""
     p = engine().progress(run_id)
+    run = db().get_run(run_id)
+    batch = run is not None and is_batch(run)
     unit = "cells" if multi else "rows"
     st.progress(p.fraction, text=f"{p.done:,} of {p.total:,} {unit}")
     figures = [("Succeeded", f"{p.succeeded:,}"), ("Failed", f"{p.failed:,}")]
     if multi:
         figures.append(("Skipped", f"{p.skipped:,}"))
-    figures += [
-        ("Retrying", f"{p.retrying:,}"),
-        (f"{unit.capitalize()}/s", f"{p.rows_per_s:.1f}"),
-        ("ETA", "done" if p.status == RunStatus.COMPLETED else format_seconds(p.eta_s) if p.live else "–"),
-        ("Concurrency", f"{p.concurrency}/{p.max_concurrency}" if p.live else str(p.max_concurrency)),
-    ]
+    if batch:
+        figures.append(("Sent as", "batches"))
+    else:
+        figures += [
+            ("Retrying", f"{p.retrying:,}"),
+            (f"{unit.capitalize()}/s", f"{p.rows_per_s:.1f}"),
+            ("ETA", "done" if p.status == RunStatus.COMPLETED else format_seconds(p.eta_s) if p.live else "–"),
+            ("Concurrency", f"{p.concurrency}/{p.max_concurrency}" if p.live else str(p.max_concurrency)),
+        ]
     for column, (label, value) in zip(st.columns(len(figures)), figures, strict=True):
         column.metric(label, value)
     cost = "unknown (no price for this model)" if p.cost_usd is None else f"${p.cost_usd:.4f}"
@@ -49,6 +57,8 @@ def progress_view(run_id: int, *, multi: bool = False) -> Progress:
         f"calls made {p.calls:,}, saved by the cache {p.cache_hits:,} · elapsed {format_seconds(p.elapsed_s)}"
         + (f" · {p.rate_limited} rate-limit pauses" if p.rate_limited else "")
     )
+    if batch:
+        batch_section(run_id)
     if multi:
         parts_view(p)
     errors_by_kind(p.errors_by_kind)

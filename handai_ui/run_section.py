@@ -7,6 +7,7 @@ import streamlit as st
 
 from .controls import run_controls
 from .multi_results import multi_results_view
+from .reattach import reattach_waiting
 from .results import results_view
 from .services import db
 
@@ -32,10 +33,12 @@ def page_run_id(kind: str) -> int | None:
 
 
 def page_run_section(kind: str, *, duplicates: bool = False) -> None:
-    """The page's run, if any: its progress or outcome, actions, and results."""
+    """The page's run, if any: its progress or outcome, actions, and results (a batch run left
+    waiting at start-up is re-attached here once this session has its key)."""
     run_id = page_run_id(kind)
     if run_id is not None:
         st.divider()
+        reattach_waiting(run_id)
         run_controls(kind, run_id)
         run_results(kind, run_id, duplicates=duplicates)
 

@@ -13,10 +13,15 @@ from handai_engine import Engine, get_engine
 
 
 @st.cache_resource
-def _services() -> tuple[Database, Engine]:
+def _services() -> tuple[Database, Engine, set[int]]:
+    """Created once per process: runs left running by a dead process become interrupted, and the
+    batch runs left open are re-attached (the ones that cannot be yet are kept, waiting)."""
+    from .reattach import reattach_at_start  # it reads keys through the UI's helpers, which use these getters
+
     db = handai_db.get_db()
     db.mark_interrupted_runs()
-    return db, get_engine(db)
+    engine = get_engine(db)
+    return db, engine, reattach_at_start(db, engine)
 
 
 def db() -> Database:
@@ -25,6 +30,11 @@ def db() -> Database:
 
 def engine() -> Engine:
     return _services()[1]
+
+
+def waiting_runs() -> set[int]:
+    """Batch runs the app could not re-attach to at start-up (no key without a browser session)."""
+    return _services()[2]
 
 
 def session_id() -> int:

@@ -8,7 +8,7 @@ from handai_prompts import GENERATE_TEMPLATES
 from providers import check_key_format
 
 choice = ui.frame()
-KEPT = ("gen_schema_mode", "gen_desc", "gen_rows", "gen_variation")
+KEPT = ("gen_schema_mode", "gen_desc", "gen_rows", "gen_variation", "gen_send_mode")
 ui.keep(*KEPT)
 st.title("Generate", anchor=False)
 st.caption("Describe a dataset; Handai writes it one record at a time, checked against your schema.")
@@ -91,8 +91,9 @@ elif not choice.model:
     problem = "Choose a model in the sidebar."
 if problem:
     st.caption(f":material/info: {ui.md(problem)}")
-else:
-    st.caption(ui.generate_estimate_caption(description, int(count), variables, schema, choice))
+batch = ui.send_mode("gen", ui.no_batch_reason([choice.provider]))
+if not problem:
+    st.caption(ui.generate_estimate_caption(description, int(count), variables, schema, choice, batch=batch))
 conn = ui.connection(choice.provider)
 check = check_key_format(choice.provider, conn.api_key)
 if check.level == "warning":
@@ -124,6 +125,7 @@ if start:
             variables=variables,
             session_id=ui.session_id(),
             name="Test run" if test else "",
+            batch=batch and not test,  # a test run answers now, in real time
         ),
         conn,
     )

@@ -8,6 +8,7 @@ import streamlit as st
 
 import handai_ui as ui
 from handai_db import ACTIVE_STATUSES, RUN_STATUSES, RunFilter
+from handai_engine.batch import summary
 from providers import PROVIDERS
 from research.tools import TOOLS
 
@@ -41,6 +42,7 @@ with tab_runs:
     if not runs:
         st.info("No runs yet. Start one on the Transform, Generate or Compare page.", icon=":material/history:")
     else:
+        batches = ui.engine().batch_states([r.id for r in runs])
         table = pd.DataFrame(
             [
                 {
@@ -52,13 +54,14 @@ with tab_runs:
                     "succeeded": r.succeeded,
                     "failed": r.failed,
                     "tokens": r.tokens_in + r.tokens_out,
-                    "cost $": r.cost_usd,
+                    "cost $": float("nan") if r.cost_usd is None else r.cost_usd,  # blank, not "None"
                     "name": r.name,
                     "provider": ui.providers_of(r),
                     "model": ui.models_of(r),
                     "steps": ui.steps_of(r),
                     "input": r.input_name,
                     "cached": r.cache_hits,
+                    "batches": summary(batches.get(r.id, [])),
                 }
                 for r in runs
             ]
@@ -73,8 +76,11 @@ with tab_runs:
                 "failed": st.column_config.NumberColumn("failed", help=cells),
                 "model": st.column_config.TextColumn("model", help="The model, or every model of the run."),
                 "steps": st.column_config.TextColumn("steps", help="A pipeline's steps, in order."),
+                "batches": st.column_config.TextColumn(
+                    "batches", help="A run sent through the provider's Batch API: its batches by state."
+                ),
             },
-            column_order=[c for c in table.columns if c != "steps" or table["steps"].any()],
+            column_order=[c for c in table.columns if c not in ("steps", "batches") or table[c].any()],
             on_select="rerun",
             selection_mode="single-row",
             key="hist_table",
@@ -90,6 +96,7 @@ with tab_runs:
         st.session_state["hist_run"] = run_id
         run = db.get_run(run_id)
         st.divider()
+        ui.reattach_waiting(run_id)
         ui.run_controls("history", run_id)
         with st.expander("What was sent", icon=":material/settings_input_component:"):
             ui.what_was_sent(run)

@@ -31,6 +31,7 @@ KEPT = (
     "tf_rows_mode",
     "tf_rows_n",
     "tf_rows_seed",
+    "tf_send_mode",
 )
 ui.keep(*KEPT)
 
@@ -45,9 +46,7 @@ input_name, input_hash = (data.name, data.digest) if data is not None else ("", 
 if df is not None:
     st.subheader("2 · Instruction", anchor=False)
     columns = [str(c) for c in df.columns]
-    kept_columns = st.session_state.get("tf_columns")
-    if isinstance(kept_columns, list) and not set(kept_columns) <= set(columns):  # loaded from another file
-        st.session_state["tf_columns"] = [c for c in kept_columns if c in columns]
+    ui.follow_table_columns("tf_columns", columns)
     ui.instruction_library("tf", "tf_prompt", "tf_examples")
     prompt = st.text_area(
         "Instruction",
@@ -162,10 +161,11 @@ if df is not None:
             key="tf_no_cache",
             help="By default, replies already paid for (same model, messages and settings) are reused.",
         )
+    batch = ui.send_mode("tf", ui.no_batch_reason([choice.provider]))
     selected, selection = ui.row_selection("tf", df)
     if problem is None and not selected.empty:
         selected = ui.preflight_check("tf", selected, make_settings())
-        st.caption(ui.estimate_caption(len(selected), per_row, choice, fields, input_hash))
+        st.caption(ui.estimate_caption(len(selected), per_row, choice, fields, input_hash, batch=batch))
     c = st.columns([1, 1, 2], vertical_alignment="bottom")
     test_rows = c[0].number_input(
         "Test rows", 1, max(1, len(selected)), max(1, min(5, len(selected))), key="tf_test_rows"
@@ -196,6 +196,7 @@ if df is not None:
                 name="Test run" if is_test else "",
                 limit_rows=int(test_rows) if is_test else None,
                 selection=selection,
+                batch=batch and not is_test,
             ),
             conn,
         )

@@ -88,3 +88,14 @@ def request_params(
         params["response_format"] = {"type": "json_object"}
     params.update({key: value for key, value in (extra or {}).items() if value is not None})
     return params
+
+
+# Providers whose Batch API Handai drives: OpenAI's Files and Batches endpoints, and Azure OpenAI's
+# copy of them. The others (Anthropic's Message Batches included) are sent in real time.
+_PROVIDERS_WITH_BATCH_API = frozenset({"openai", "azure"})  # their file limits: handai_engine/batch/limits.py
+
+
+def supports_batch(provider_id: str) -> bool:
+    """Whether a run on this provider can go through its Batch API (about half the price, results
+    within 24 h): pages ask here instead of naming providers."""
+    return provider_id in _PROVIDERS_WITH_BATCH_API
