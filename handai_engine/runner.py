@@ -42,6 +42,17 @@ ENDPOINT_FIELDS = ("base_url", "api_version", "deployment")
 RATE_LIMITED = "rate_limited"
 # Resume sends every row not yet succeeded.
 RESUMED = (RowStatus.PENDING, RowStatus.FAILED)
+
+
+def ledger_refused(exc: BaseException) -> str:
+    """Why a run stopped when the run database refused a write: the error's first line, short."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    return (
+        f"The run database refused a write ({type(exc).__name__}: {first}); the run was halted so nothing is "
+        "sent that cannot be recorded. Fix the database, then resume: answers not yet written are sent again."
+    )
+
+
 # Copied when a run is re-run with the same settings.
 _CLONED_FIELDS = (
     "kind",
@@ -571,6 +582,7 @@ class Engine(BatchRuns):
                 page_rows=self.page_rows,
             )
             job.pool = pool
+            writer_task.add_done_callback(lambda task: self._writer_stopped(task, pool))
             if job.halt_request is not None:
                 status, why, grace = job.halt_request
                 await pool.halt(status, why, **({} if grace is None else {"grace": grace}))
@@ -581,11 +593,21 @@ class Engine(BatchRuns):
             final, reason = self._failure(exc, conns)
         finally:
             writer.close()
-            await writer_task
+            try:
+                await writer_task
+            except Exception as exc:  # the run ends failed, saying the ledger refused
+                final, reason = RunStatus.FAILED, ledger_refused(exc)
             for lane in lanes:
                 with contextlib.suppress(Exception):
                     await lane.sender.close()
         await self._finish(job, final, reason)
+
+    @staticmethod
+    def _writer_stopped(task: asyncio.Task[None], pool: Pool) -> None:
+        """A ledger that refuses writes halts the run at once: nothing more is sent that could not
+        be recorded (the job then ends failed, saying so)."""
+        if not task.cancelled() and task.exception() is not None and pool.halted is None:
+            asyncio.ensure_future(pool.halt(RunStatus.FAILED, ledger_refused(task.exception()), grace=0.0))
 
     @staticmethod
     def _failure(exc: BaseException, conns: list[Connection]) -> tuple[RunStatus, str]:

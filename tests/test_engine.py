@@ -11,7 +11,7 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from handai_db import Database
+from handai_db import Database, RunStatus
 from handai_engine import Engine, RunSettings
 from handai_prompts import TemplateError
 from providers import Connection
@@ -349,3 +349,22 @@ def test_run_counts_on_the_run_record_are_live_mid_run(engine, db, llm):
     assert db.get_run(run_id).succeeded < 100
     engine.wait(run_id, 30)
     assert db.get_run(run_id).succeeded == 100
+
+
+def test_a_ledger_that_refuses_writes_fails_the_run_and_stops_sending(engine, db, llm):
+    """A write the database refuses (here a real SQLite trigger) halts the run at once and ends it
+    failed with the reason, instead of leaving it "running" while calls go on unrecorded."""
+    llm.configure(latency_ms=20)
+    conn = custom(llm)
+    run_id = engine.create_transform_run(frame(2000), RunSettings("custom", "m", concurrency=4), conn)
+    with db.engine.begin() as c:
+        c.exec_driver_sql(
+            "CREATE TRIGGER refuse BEFORE UPDATE OF status ON results WHEN NEW.status = 'succeeded' "
+            "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+        )
+    engine.start(run_id, conn)
+    final = engine.wait(run_id, 30)
+    run = db.get_run(run_id)
+    assert final.status == run.status == RunStatus.FAILED
+    assert "The run database refused a write" in run.stop_reason and "disk says no" in run.stop_reason
+    assert len(llm.requests()) < 100, "the run went on sending after the ledger refused its answers"
