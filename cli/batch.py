@@ -17,7 +17,7 @@ def add_batch_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--batch",
         action="store_true",
-        help="send the rows through the provider's Batch API (OpenAI, Azure OpenAI): about half the price, "
+        help="send the rows through the provider's Batch API (OpenAI, Azure OpenAI, Anthropic): about half the price, "
         "results within 24 h",
     )
     p.add_argument(

@@ -90,9 +90,9 @@ def request_params(
     return params
 
 
-# Providers whose Batch API Handai drives: OpenAI's Files and Batches endpoints, and Azure OpenAI's
-# copy of them. The others (Anthropic's Message Batches included) are sent in real time.
-_PROVIDERS_WITH_BATCH_API = frozenset({"openai", "azure"})  # their file limits: handai_engine/batch/limits.py
+# Providers whose Batch API Handai drives: OpenAI's Files and Batches endpoints, Azure OpenAI's copy
+# of them, and Anthropic's Message Batches. The others are sent in real time.
+_PROVIDERS_WITH_BATCH_API = frozenset({"openai", "azure", "anthropic"})  # limits: handai_engine/batch/limits.py
 
 
 def supports_batch(provider_id: str) -> bool:

@@ -16,6 +16,8 @@ its own answer: successes go to the output file, failed lines to the error file,
 `custom_id`. Configurable failures: `fail_validation` (the batch fails before any line runs),
 `expire` (it expires with the first `partial` share of its lines answered, the rest written to
 the error file as `batch_expired`). Every create, cancel and line answered is kept in `log`.
+Anthropic's Message Batches (tests/fake_message_batches.py) are mounted from here, on the same
+clock, switches and log.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+
+from tests.fake_message_batches import FakeMessageBatches
 
 if TYPE_CHECKING:
     from tests.fake_llm_server import FakeLLM
@@ -81,6 +85,7 @@ class FakeBatches:
         self.batches: dict[str, _Batch] = {}
         self.log: list[BatchEvent] = []
         self.on_retrieve: Callable[[str], None] | None = None  # told each batch id polled, before it answers
+        self.messages = FakeMessageBatches(self)  # Anthropic's Message Batches
         self._next = 0
 
     def reset(self) -> None:
@@ -90,6 +95,7 @@ class FakeBatches:
         self.batches.clear()
         self.log.clear()
         self.on_retrieve = None
+        self.messages.reset()
 
     def configure(self, **changes: Any) -> None:
         for key, value in changes.items():
@@ -111,6 +117,7 @@ class FakeBatches:
             app.router.add_get(f"{prefix}/batches/{{batch_id}}", self.retrieve)
             app.router.add_post(f"{prefix}/batches/{{batch_id}}/cancel", self.cancel)
         app.router.add_get("/_batches/log", self.get_log)
+        self.messages.mount(app)
 
     # -- helpers -------------------------------------------------------------------------------
     def _id(self, prefix: str) -> str:

@@ -1,13 +1,16 @@
-"""Runs sent through the providers' Batch APIs (OpenAI, Azure OpenAI): half the price, results
-within 24 h. A run in batch mode records `"mode": "batch"` in its params; its cells go out as
-JSONL files (custom_id = the cell's result id, body = exactly what a real-time call sends), and
-the results land in the ledger cell by cell as real-time results do.
+"""Runs sent through the providers' Batch APIs (OpenAI, Azure OpenAI, Anthropic): half the price,
+results within 24 h. A run in batch mode records `"mode": "batch"` in its params; its cells go out
+as JSONL lines (custom_id = the cell's result id, body = exactly what a real-time call sends, or
+its Messages API twin for Anthropic), and the results land in the ledger cell by cell as
+real-time results do.
 
-limits   each provider's file limits, the batch price, polling options
-parts    cells → JSONL files within the limits
-client   the provider's Files and Batches endpoints through the `openai` SDK
-collect  result and error files → outcomes, by the real-time parse path
-job      submit, poll, collect, cancel; re-attach after a restart
+limits           each provider's limits, the batch price, polling options
+parts            cells → batches within the limits
+client           the provider's side, one interface: OpenAI's Files and Batches (`openai` SDK)
+message_batches  ... and Anthropic's Message Batches (`anthropic` SDK), requests inline
+anthropic_lines  chat body → Messages params; Anthropic result lines → OpenAI's output shape
+collect          result lines → outcomes, by the real-time parse path
+job              submit, poll, collect, cancel; re-attach after a restart
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ def check_providers(providers: Iterable[str]) -> None:
     unsupported = sorted({p for p in providers if not supports_batch(p)})
     if unsupported:
         raise RunStartError(
-            f"{', '.join(unsupported)} has no Batch API that Handai can use (OpenAI and Azure OpenAI do). "
+            f"{', '.join(unsupported)} has no Batch API that Handai can use (OpenAI, Azure OpenAI and Anthropic do). "
             "Run it in real time."
         )
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handai_db import RowOutcome, RowStatus
 from handai_errors import ErrorKind, ReplyError, redact
@@ -16,7 +16,9 @@ from providers import Price, describe_error
 from providers.chat import parse_completion
 
 from ..calls import StepRequest
-from .client import BatchClient
+
+if TYPE_CHECKING:
+    from .client import BatchClient
 
 MODEL_ID_CHARS = 200
 EXPIRED = (

@@ -13,7 +13,7 @@ from providers import Connection, price_for
 
 from ..plan import Plan
 from . import BATCH, MODE, REALTIME, BatchState, check_batchable, check_providers, is_batch
-from .client import TERMINAL, BatchClient
+from .client import TERMINAL, batch_client
 from .job import BatchJob
 from .limits import BatchOptions
 
@@ -113,7 +113,7 @@ class BatchRuns:
         for row in rows:
             if row.state in TERMINAL:
                 continue
-            client = BatchClient(conns[row.arm])
+            client = batch_client(conns[row.arm])
             try:
                 batch = await client.cancel(row.batch_id)
             finally:

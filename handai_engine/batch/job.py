@@ -1,5 +1,6 @@
 """One batch-mode job of a run: submit its cells as provider batches, poll them, collect results.
 
+The provider's side is a `BatchClient` (client.py): OpenAI's files, or Anthropic's inline requests.
 The order of writes is what makes a crash harmless: a batch row is written before its file is
 uploaded, the file id as soon as the upload returns, the batch id as soon as the provider creates
 it, and the batch is marked collected only after its cells are written. A job that starts finds
@@ -21,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import openai
-from openai.types import Batch
 
 from handai_db import Database, RowOutcome, RowStatus, Run, RunStatus
 from handai_errors import ErrorKind
@@ -31,10 +31,10 @@ from ..calls import Call, StepRequest
 from ..plan import Plan
 from ..progress import Progress
 from ..scheduler import MAX_BACKLOG, Scheduler
-from .client import TERMINAL, BatchClient
-from .collect import EXPIRED, Collector, jsonl, sent_messages
+from .client import TERMINAL, BatchView, batch_client
+from .collect import EXPIRED, Collector
 from .limits import BatchOptions, batch_price
-from .parts import Part, Parts, batch_line
+from .parts import Part, Parts
 
 WRITE_CHUNK = 1000
 SUBMIT_IDLE = 0.02
@@ -90,7 +90,7 @@ class BatchJob:
         self.log = log
         self.on_submitted = on_submitted
         self.page_rows = page_rows
-        self.clients = [BatchClient(c) for c in self.conns]
+        self.clients = [batch_client(c) for c in self.conns]
         self.collectors = [
             Collector(requests[(0, ai)], self.clients[ai], batch_price(prices[ai])) for ai in range(len(self.conns))
         ]
@@ -143,10 +143,11 @@ class BatchJob:
 
         def plan_call(call: Call) -> None:
             assert self.scheduler is not None
-            if call.result_id not in busy:
-                client = self.clients[call.request.arm]
-                body = {**call.body, "model": client.line_model(call.body["model"])}
-                parts.add(call.request.arm, call.result_id, batch_line(call.result_id, client.endpoint, body))
+            client = self.clients[call.request.arm]
+            if call.result_id in busy:
+                client.note(call)
+            else:
+                parts.add(call.request.arm, call.result_id, client.line(call))
             self.scheduler.cell_done(call, RowStatus.PENDING, None)  # planned: the row needs nothing more now
 
         self.scheduler = Scheduler(
@@ -193,13 +194,18 @@ class BatchJob:
             size=part.size,
         )
         entry = self.open[row] = OpenBatch(row, part.arm, part.cells)
+
+        async def uploaded(file_id: str) -> None:  # the file id the moment it exists
+            entry.input_file_id = file_id
+            await self._db(self.db.update_batch, row, input_file_id=file_id, state="uploaded")
+
+        name = f"handai-run{self.run_id}-{row}.jsonl"
         try:
-            entry.input_file_id = await client.upload(f"handai-run{self.run_id}-{row}.jsonl", part.data())
-            await self._db(self.db.update_batch, row, input_file_id=entry.input_file_id, state="uploaded")
-            await self._created(entry, await client.create(entry.input_file_id, self._metadata(entry)))
+            await self._created(entry, await client.submit(name, part.data(), self._metadata(entry), uploaded))
         except Exception as exc:
             # Refused, or never uploaded: nothing is at the provider, so the cells are free again. A
             # create lost on the way (no answer) stays open: re-attaching looks for it by its file.
+            # (Anthropic's inline batches have no file: see message_batches.py on that window.)
             if entry.input_file_id is None or isinstance(exc, openai.APIStatusError):
                 error = describe_error(exc, self.conns[part.arm]).user_text()
                 await self._db(self.db.update_batch, row, state="abandoned", collected=True, error=error)
@@ -210,7 +216,7 @@ class BatchJob:
     def _metadata(self, entry: OpenBatch) -> dict[str, str]:
         return {"handai_run": str(self.run_id), "handai_batch": str(entry.row)}
 
-    async def _created(self, entry: OpenBatch, batch: Batch) -> None:
+    async def _created(self, entry: OpenBatch, batch: BatchView) -> None:
         entry.batch_id, entry.state = batch.id, batch.status
         await self._db(self.db.update_batch, entry.row, batch_id=batch.id, state=batch.status)
 
@@ -251,8 +257,7 @@ class BatchJob:
             await self.log("info", f"Batch {entry.batch_id} cancelled ({batch.status}).")
         else:
             batch = await client.retrieve(entry.batch_id)
-        counts = batch.request_counts
-        done = (counts.completed, counts.failed) if counts else (0, 0)
+        done = (batch.done, batch.failed)
         if (batch.status, done) != (entry.state, entry.counts):
             entry.state, entry.counts = batch.status, done
             await self._db(self.db.update_batch, entry.row, state=batch.status, done=done[0], failed=done[1])
@@ -260,18 +265,17 @@ class BatchJob:
             await self._collect(entry, batch)
 
     # -- collecting -----------------------------------------------------------------------------
-    async def _collect(self, entry: OpenBatch, batch: Batch) -> None:
+    async def _collect(self, entry: OpenBatch, batch: BatchView) -> None:
         client, collector = self.clients[entry.arm], self.collectors[entry.arm]
         pending = await self._db(self.db.still_pending, entry.cells)
         outcomes: list[RowOutcome] = []
         if pending:
-            sent = sent_messages(await client.content(entry.input_file_id))
-            for file_id in (batch.output_file_id, batch.error_file_id):
-                for line in jsonl(await client.content(file_id)):
-                    result_id = int(line["custom_id"])
-                    if result_id in pending:
-                        pending.discard(result_id)
-                        outcomes.append(collector.outcome(line, sent.get(result_id)))
+            sent = await client.sent(entry.input_file_id)
+            for line in await client.result_lines(batch):
+                result_id = int(line["custom_id"])
+                if result_id in pending:
+                    pending.discard(result_id)
+                    outcomes.append(collector.outcome(line, sent.get(result_id)))
             missing = _unanswered(batch)
             if missing is not None:
                 kind, message = missing
@@ -280,7 +284,7 @@ class BatchJob:
             chunk = outcomes[start : start + WRITE_CHUNK]
             await self._db(self.db.record_results, self.run_id, chunk)
             self._count(entry.arm, chunk)
-        error = _batch_error(batch)
+        error = batch.error
         await self._db(
             self.db.update_batch, entry.row, state=batch.status, collected=True, error=error, **_files(batch)
         )
@@ -309,22 +313,16 @@ async def _nothing(_calls: list[Call]) -> None:
     return None
 
 
-def _unanswered(batch: Batch) -> tuple[ErrorKind, str] | None:
+def _unanswered(batch: BatchView) -> tuple[ErrorKind, str] | None:
     """Why a cell the batch has no line for failed; None when it should be sent again (cancelled)."""
     if batch.status == "cancelled":
         return None
     if batch.status == "expired":
         return ErrorKind.TIMEOUT, EXPIRED
     if batch.status == "failed":
-        return ErrorKind.BAD_REQUEST, f"The provider rejected the batch: {_batch_error(batch) or 'no reason given'}"
+        return ErrorKind.BAD_REQUEST, f"The provider rejected the batch: {batch.error or 'no reason given'}"
     return ErrorKind.BAD_RESPONSE, "The batch finished without a result for this row."
 
 
-def _batch_error(batch: Batch) -> str | None:
-    data = (batch.errors.data or []) if batch.errors else []
-    said = "; ".join(e.message or e.code or "" for e in data if e.message or e.code)
-    return said[:2000] or None
-
-
-def _files(batch: Batch) -> dict[str, Any]:
+def _files(batch: BatchView) -> dict[str, Any]:
     return {"output_file_id": batch.output_file_id, "error_file_id": batch.error_file_id}

@@ -5,9 +5,13 @@ Limits per input file (each run's cells are split into files within them):
   (platform.openai.com/docs/guides/batch, "Rate limits" / "Batch API").
 - Azure OpenAI global batch: 100,000 requests and 200 MB per file
   (learn.microsoft.com/azure/ai-foundry/openai/how-to/batch, "Global batch limits").
-Price: both bill a batch at 50 % of the listed real-time price ("50% lower costs" on the OpenAI
-Batch guide; "50% less cost than global standard" on Azure's), so a batch run's cost is the
-price `providers.price_for` gives (the table, OpenRouter's list or the user's own entry), halved.
+- Anthropic Message Batches: "limited to either 100,000 Message requests or 256 MB in size,
+  whichever is reached first" (docs.anthropic.com, "Batch processing", batch limitations); the
+  requests travel inline in the create call, so the bytes are those of the request lines.
+Price: all three bill a batch at 50 % of the listed real-time price ("50% lower costs" on the OpenAI
+Batch guide; "50% less cost than global standard" on Azure's; "reducing costs by 50%" on
+Anthropic's), so a batch run's cost is the price `providers.price_for` gives (the table,
+OpenRouter's list or the user's own entry), halved.
 """
 
 from __future__ import annotations
@@ -22,9 +26,14 @@ MB = 1024 * 1024
 FILE_LIMITS: dict[str, tuple[int, int]] = {
     "openai": (50_000, 200 * MB),
     "azure": (100_000, 200 * MB),
+    "anthropic": (100_000, 256 * MB),
 }
 # The `url` of every line and the batch's `endpoint`: Azure's API routes by the line's model (its deployment).
-ENDPOINTS = {"openai": "/v1/chat/completions", "azure": "/chat/completions"}
+# Anthropic's is where its batches live (its requests name no URL).
+ENDPOINTS = {"openai": "/v1/chat/completions", "azure": "/chat/completions", "anthropic": "/v1/messages/batches"}
+# Anthropic requires max_tokens on every request; a run that set none sends this, as its real-time
+# calls do (providers/capabilities.py).
+DEFAULT_MAX_TOKENS = 4096
 BATCH_DISCOUNT = 0.5
 COMPLETION_WINDOW = "24h"
 DEFAULT_POLL_SECONDS = 30.0
