@@ -53,4 +53,4 @@ def follow_table_columns(key: str, columns: Sequence[str]) -> None:
     if not isinstance(chosen, list) or before == now:
         return
     known = set(before) if isinstance(before, list) else set(now)
-    st.session_state[key] = [c for c in chosen if c in now] + [c for c in now if c not in known and c not in chosen]
+    st.session_state[key] = [c for c in now if c in chosen or c not in known]  # in the table's order

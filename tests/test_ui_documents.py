@@ -113,11 +113,11 @@ def test_the_columns_sent_follow_the_split_new_columns_in_and_a_column_taken_out
     widget(app, "multiselect", "qc_columns").set_value(["document", "text"]).run()
     widget(app, "radio", "qc_split").set_value("turn").run()
     no_exceptions(app)
-    assert widget(app, "multiselect", "qc_columns").value == ["document", "text", "speaker"]
+    assert widget(app, "multiselect", "qc_columns").value == ["document", "speaker", "text"]
     widget(app, "multiselect", "qc_columns").set_value(["text"]).run()
     widget(app, "radio", "qc_split").set_value("paragraph").run()
     widget(app, "radio", "qc_split").set_value("turn").run()
-    assert widget(app, "multiselect", "qc_columns").value == ["text", "speaker"]
+    assert widget(app, "multiselect", "qc_columns").value == ["speaker", "text"]
 
 
 def test_a_document_picked_twice_is_read_once_and_the_page_says_so(app):
