@@ -185,6 +185,31 @@ def test_detach_then_a_new_engine_re_attaches_without_sending_twice(db, llm):
     assert len(lines) == 12 == len(set(lines))
 
 
+def test_a_run_stopped_while_no_process_polled_it_is_not_re_attached_at_the_next_start(db, llm):
+    llm.llm.batches.configure(in_progress_s=30)
+    conn = openai_conn(llm)
+    first = Engine(db)
+    first.batch_options = BatchOptions(poll_seconds=0.02)
+    try:
+        run_id = batch_run(first, frame(6), conn)
+        first.start(run_id, conn)
+        assert first.wait_submitted(run_id, 10)
+        first.detach(run_id)
+        first.wait(run_id, 10)
+    finally:
+        first.shutdown()
+    second = Engine(db)
+    second.batch_options = BatchOptions(poll_seconds=0.02)
+    try:
+        assert second.cancel_batches(run_id, {"openai": conn}) == 1  # `runs stop` from another terminal
+        assert db.get_run(run_id).status == "stopped"
+        assert second.reattach_batches({"openai": conn}) == []
+        assert not second.is_running(run_id)
+    finally:
+        second.shutdown()
+    assert len(llm.llm.batches.created()) == 1 and db.get_run(run_id).status == "stopped"
+
+
 def test_azure_batches_go_to_the_resource_and_name_the_deployment(fast, db, llm):
     conn = Connection("azure", api_key="a" * 32, base_url=llm.root, api_version="2024-10-21", deployment="dep-mini")
     run_id = batch_run(fast, frame(4), conn)

@@ -124,11 +124,14 @@ class BatchRuns:
 
     def reattach_batches(self, conns: Mapping[str, Connection] | Connection) -> list[int]:
         """Resume every run with batches still open that no live process polls (after a restart or
-        a crash); returns the runs re-attached. Runs whose connection is missing are left alone."""
+        a crash); returns the runs re-attached. Runs whose connection is missing are left alone, and
+        so is a run the user stopped: a resume would send its unanswered rows again (the user's own
+        resume collects what its cancelled batches finished)."""
         attached = []
         for run in self.db.runs_with_open_batches():
             live = RunStatus(run.status).active and owner_alive(run.owner, run.heartbeat_at)
-            if live or self.is_running(run.id) or not is_batch(run):
+            stopped = run.status == RunStatus.STOPPED
+            if live or stopped or self.is_running(run.id) or not is_batch(run):
                 continue
             try:
                 self.resume(run.id, conns)
