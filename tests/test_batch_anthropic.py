@@ -9,24 +9,18 @@ import json
 import pandas as pd
 import pytest
 
-from handai_engine import Engine, RunSettings
+from handai_engine import Engine
 from handai_engine.batch import BatchOptions, batch_price
 from handai_engine.batch.anthropic_lines import batch_state, messages_params, output_line, request_line
 from handai_engine.batch.limits import DEFAULT_MAX_TOKENS, FILE_LIMITS
 from providers import Connection, price_for
 from providers.capabilities import supports_batch
 from tests.helpers import cli_env, run_cli
+from tests.test_batch import batch_run as openai_batch_run
+from tests.test_batch import frame, user_of
 
 KEY = "sk-ant-api03-" + "a" * 90
 MODEL = "claude-haiku-4-5"
-
-
-def frame(n: int) -> pd.DataFrame:
-    return pd.DataFrame({"id": range(n), "text": [f"row {i} é" for i in range(n)]})
-
-
-def user_of(text: str) -> str:
-    return json.dumps({"text": text}, ensure_ascii=False)
 
 
 def anthropic_conn(llm) -> Connection:
@@ -40,8 +34,7 @@ def fast(engine: Engine) -> Engine:
 
 
 def batch_run(engine: Engine, df: pd.DataFrame, conn: Connection, **kw) -> int:
-    settings = RunSettings(provider="anthropic", model=MODEL, system_prompt="Summarise.", columns=["text"], **kw)
-    return engine.create_transform_run(df, settings, conn, input_name="t.csv", batch=True)
+    return openai_batch_run(engine, df, conn, model=MODEL, **kw)
 
 
 def test_an_anthropic_batch_run_completes_with_every_row_s_own_answer_at_half_price(fast, db, llm):

@@ -110,19 +110,18 @@ def choose_file(page: Page, uploader_label: str, name: str, data: bytes, arrived
             warnings.warn(f"upload of {name} did not arrive (try {attempt}); choosing it again", stacklevel=2)
 
 
-def test_codebook_to_coded_rows_humans_reliability_adjudication_and_export(app_server, new_page, llm):
-    shot = Shots("coding-")
-    db = ledger(app_server)
-    db.set_setting("ui.base_url.openai", llm.url)  # OpenAI's endpoint, as a proxy or gateway would be set
-    page = new_page()
-    open_app(page, app_server.url)
+def open_openai_with_typed_key(page: Page, url: str, key: str) -> None:
+    """The app opened with OpenAI chosen and `key` typed in the sidebar (this browser session only)."""
+    open_app(page, url)
     choose_in(page, "Provider", "OpenAI")
-    key = sidebar(page).get_by_label("OpenAI API key")
-    key.fill(KEY)
-    key.press("Enter")
+    box = sidebar(page).get_by_label("OpenAI API key")
+    box.fill(key)
+    box.press("Enter")
     expect(sidebar(page).get_by_text(re.compile(r"sk-proj-…|sk-pro…|\(typed"))).to_have_count(1)
 
-    # 1. the codebook, imported from a CSV and saved as version 1
+
+def import_reasons_codebook(page: Page) -> None:
+    """CODEBOOK_CSV imported on the Codebooks page and saved as 'Reasons', version 1."""
     nav(page, "Codebooks")
     page.get_by_role("radio", name="Import a file").click()
     choose_file(page, "Codebook file", "reasons.csv", CODEBOOK_CSV, page.get_by_text("Read 3 codes from"))
@@ -131,6 +130,17 @@ def test_codebook_to_coded_rows_humans_reliability_adjudication_and_export(app_s
     name.press("Tab")
     page.get_by_role("button", name="Save as a new codebook (version 1)").click()
     expect(page.get_by_text("Same as version 1 of 'Reasons'")).to_be_visible()
+
+
+def test_codebook_to_coded_rows_humans_reliability_adjudication_and_export(app_server, new_page, llm):
+    shot = Shots("coding-")
+    db = ledger(app_server)
+    db.set_setting("ui.base_url.openai", llm.url)  # OpenAI's endpoint, as a proxy or gateway would be set
+    page = new_page()
+    open_openai_with_typed_key(page, app_server.url, KEY)
+
+    # 1. the codebook, imported from a CSV and saved as version 1
+    import_reasons_codebook(page)
     shot(page, "codebook")
 
     # 2. every row coded by two models and a judge, with the codebook

@@ -28,8 +28,14 @@ except ImportError:  # pragma: no cover - the dev requirements install it
         raise
     pytest.skip("the playwright package is not installed", allow_module_level=True)
 
-from tests.e2e.test_browser import RUN_TIMEOUT, Shots, ledger, metric, nav, open_app, sidebar, start_full_run
-from tests.e2e.test_coding_browser import CODEBOOK_CSV, LABELS, baseline, choose_file, choose_in
+from tests.e2e.test_browser import RUN_TIMEOUT, Shots, ledger, metric, nav, start_full_run
+from tests.e2e.test_coding_browser import (
+    LABELS,
+    baseline,
+    choose_file,
+    import_reasons_codebook,
+    open_openai_with_typed_key,
+)
 from tests.fake_llm_server import masked
 
 pytestmark = pytest.mark.timeout(120)
@@ -130,22 +136,10 @@ def test_transcripts_split_into_turns_coded_bundled_and_rerun_from_history(app_s
     db.set_setting("ui.base_url.openai", llm.url)  # OpenAI's endpoint, as a proxy or gateway would be set
     llm.configure(reported_models={MODEL: REPORTED})
     page = new_page()
-    open_app(page, app_server.url)
-    choose_in(page, "Provider", "OpenAI")
-    key = sidebar(page).get_by_label("OpenAI API key")
-    key.fill(KEY)
-    key.press("Enter")
-    expect(sidebar(page).get_by_text(re.compile(r"sk-proj-…|sk-pro…|\(typed"))).to_have_count(1)
+    open_openai_with_typed_key(page, app_server.url, KEY)
 
     # 1. a codebook, imported from a CSV and saved as version 1
-    nav(page, "Codebooks")
-    page.get_by_role("radio", name="Import a file").click()
-    choose_file(page, "Codebook file", "reasons.csv", CODEBOOK_CSV, page.get_by_text("Read 3 codes from"))
-    name = page.get_by_label("Name", exact=True)
-    name.fill("Reasons")
-    name.press("Tab")
-    page.get_by_role("button", name="Save as a new codebook (version 1)").click()
-    expect(page.get_by_text("Same as version 1 of 'Reasons'")).to_be_visible()
+    import_reasons_codebook(page)
 
     # 2. both transcripts at once, split into speaker turns, previewed before any call
     nav(page, "Qualitative coder")
