@@ -184,6 +184,9 @@ def progress_line(p: Progress, width: int = 24) -> str:
     )
 
 
+FROM_CLI = "from the command line"
+
+
 def follow(engine: Engine, run_id: int) -> Progress:
     """Print progress until the run ends; Ctrl-C pauses it so `runs resume` can pick it up."""
     tty = sys.stderr.isatty()
@@ -191,7 +194,7 @@ def follow(engine: Engine, run_id: int) -> Progress:
 
     def pause(_sig: int, _frame: Any) -> None:
         print(f"\nPausing run {run_id}…", file=sys.stderr)
-        engine.pause(run_id)
+        engine.pause(run_id, where=f"{FROM_CLI} (Ctrl-C)")
 
     previous = signal.signal(signal.SIGINT, pause)
     try:

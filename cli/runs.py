@@ -27,7 +27,7 @@ from research.rerun import (
 )
 
 from .batch import batch_column
-from .common import CliError, add_guard_option, check_output, connection, finish, read_input, rows, write
+from .common import FROM_CLI, CliError, add_guard_option, check_output, connection, finish, read_input, rows, write
 
 
 def cmd_runs(args: argparse.Namespace, db: Database, engine: Engine) -> int:
@@ -50,7 +50,7 @@ def cmd_runs(args: argparse.Namespace, db: Database, engine: Engine) -> int:
         stop = args.runs_command == "stop"
         if stop and any(b.open for b in engine.batches(run.id)) and not engine.is_running(run.id):
             print(f"run {run.id}: cancelled {engine.cancel_batches(run.id, _run_connections(run))} open batch(es)")
-        elif not (engine.stop if stop else engine.pause)(run.id):
+        elif not (engine.stop if stop else engine.pause)(run.id, where=FROM_CLI):
             done = "stopped" if stop else "paused"
             raise CliError(f"Run {run.id} is {run.status}; it cannot be {done} now.")
         print(f"run {run.id}: {db.get_run(run.id).status}; the process running it halts within a second")

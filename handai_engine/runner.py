@@ -456,11 +456,13 @@ class Engine(BatchRuns):
         updated = replace(plan, arms=tuple(arms)).with_sent()
         self.db.update_run(run.id, plan=updated.record())
 
-    def stop(self, run_id: int) -> bool:
-        return self._control(run_id, RunStatus.STOPPED, "Stopped by the user.")
+    def stop(self, run_id: int, where: str = "") -> bool:
+        """`where` says from where the user asked ("from the command line"): the run's reason
+        then tells another process's user who stopped their run."""
+        return self._control(run_id, RunStatus.STOPPED, _by_user("Stopped", where))
 
-    def pause(self, run_id: int) -> bool:
-        return self._control(run_id, RunStatus.PAUSED, "Paused by the user.")
+    def pause(self, run_id: int, where: str = "") -> bool:
+        return self._control(run_id, RunStatus.PAUSED, _by_user("Paused", where))
 
     def _control(self, run_id: int, status: RunStatus, reason: str, grace: float | None = None) -> bool:
         """Write the status (compare-and-set) for whichever process owns the run to obey; when
@@ -679,3 +681,7 @@ class Engine(BatchRuns):
         await self._db(self.db.log, job.run_id, "warning" if why else "info", summary + (f" {why}" if why else ""))
         job.progress.status = control.status
         job.progress.stop_reason = why
+
+
+def _by_user(done: str, where: str) -> str:
+    return f"{done} by the user{f' {where}' if where else ''}."

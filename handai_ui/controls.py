@@ -24,8 +24,8 @@ from .text import md
 
 LATEST_EVERY_S = 3.0  # the newest answers read the run's finished rows: less often than the counters
 STATUS_NOTES = {
-    RunStatus.PAUSED: "paused by you: the rows in flight finished; Resume sends the rest",
-    RunStatus.STOPPED: "stopped by you: no more rows are sent unless you Resume",
+    RunStatus.PAUSED: "paused: the rows in flight finished; Resume sends the rest",
+    RunStatus.STOPPED: "stopped: no more rows are sent unless you Resume",
     RunStatus.INTERRUPTED: "interrupted (the app stopped while it ran): Resume sends the rest",
 }
 

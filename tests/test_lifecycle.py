@@ -156,7 +156,7 @@ def test_a_run_in_the_app_is_stopped_by_the_cli(engine, db, llm, tmp_path):
     assert not engine.is_running(run_id)
     run = db.get_run(run_id)
     assert final.status == run.status == RunStatus.STOPPED
-    assert "Stopped by the user" in run.stop_reason
+    assert run.stop_reason == "Stopped by the user from the command line."
     counts = db.run_counts(run_id)
     assert counts.pending > 0 and counts.succeeded == sum(1 for r in llm.requests() if r.status == 200)
 
