@@ -10,7 +10,10 @@ for candidate in ${PYTHON:+"$PYTHON"} python3.13 python3.12 python3.11 python3; 
   fi
 done
 if [ -z "$PY" ]; then
-  FOUND=$( (python3 --version || true) 2>&1 | head -n 1)
+  FOUND=""
+  if command -v python3 >/dev/null 2>&1; then
+    FOUND=$( (python3 --version || true) 2>&1 | head -n 1)
+  fi
   echo "$NEED and found none (python3 here: ${FOUND:-missing}). Install one (Debian/Ubuntu: sudo apt-get install python3.11 python3.11-venv; macOS: brew install python@3.12; or python.org), or set PYTHON=/path/to/python3.11, then run $0 again." >&2
   exit 1
 fi

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from collections import Counter
 
 import pandas as pd
 import pytest
 
+from handai_db import Database
 from handai_io import read_table
 from tests.fake_llm_server import disagrees
 from tests.helpers import cli_env, run_cli, start_cli, wait_until
@@ -143,13 +143,26 @@ def test_a_killed_three_model_run_with_a_judge_resumes_sending_each_cell_once(ll
     args = ["consensus", str(src), "--prompt", "Sentiment?", "--columns", "text", "--base-url", llm.url, *models]
     args += ["--judge", "custom:fake-alt", "--judge-always", "--concurrency", "2", "--no-cache"]
     proc = start_cli([*args, "--output", str(tmp_path / "first.csv")], env)
+    ledger = None
     try:
         wait_until(lambda: len(llm.requests()) >= 10, 60, "the first calls")
-        time.sleep(0.075)  # between two waves of replies: what was received is written
+        llm.configure(hold=True)  # no reply leaves the server from here until the kill
+        ledger = Database(f"sqlite:///{tmp_path / 'data' / 'handai.db'}")  # the CLI's (HANDAI_DATA_DIR)
+
+        def all_written() -> bool:
+            """Every reply the server has sent is in the ledger: the kill loses only calls in flight."""
+            served = sum(r.status == 200 for r in llm.requests())
+            return ledger.run_counts(1).succeeded >= served
+
+        wait_until(all_written, 30, "the replies received before the hold to be written")
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
+        if ledger is not None:
+            ledger.close()
     at_kill = len(llm.requests())
+    llm.configure(hold=False)  # the held calls are answered, to nobody, and logged
+    wait_until(lambda: llm.in_flight() == 0, 10, "the killed run's calls in flight to be logged")
     assert at_kill < 4 * len(ROWS)  # killed mid-run
     out = tmp_path / "out.csv"
     resume = start_cli(["runs", "resume", "1", "--output", str(out)], env)

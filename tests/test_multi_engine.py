@@ -637,7 +637,7 @@ def test_a_killed_three_arm_run_with_a_judge_resumes_every_cell_once(engine, db,
         os.kill(proc.pid, signal.SIGKILL)
         _, stderr = proc.communicate(timeout=10)
     assert proc.returncode == -signal.SIGKILL, stderr
-    time.sleep(0.4)  # calls the child had in flight reach the server's log
+    wait_until(lambda: llm.in_flight() == 0, 10, "the calls the child had in flight to reach the server's log")
     models = [a["model"] for a in db.get_run(run_id).plan["arms"]]
     at_kill = cells_of(db, run_id)
     done_at_kill = {(models[r.arm], r.request) for r in at_kill.values() if r.status == "succeeded"}

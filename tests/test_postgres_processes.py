@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -65,10 +64,17 @@ def start_app(tmp_path: Path, db_url: str, llm_url: str, mode: str, arg: str, co
     )
 
 
+def of_run(user: str, prefix: str) -> bool:
+    """Whether a request's user message is a row of the run whose rows are named `prefix …`."""
+    try:
+        return json.loads(user)["text"].startswith(prefix + " ")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
 def sent(llm, prefix: str) -> Counter:
     """How often the server answered each row of one run (rows are named by their run's prefix)."""
-    texts = (json.loads(r.user)["text"] for r in llm.requests() if r.status == 200)
-    return Counter(t for t in texts if t.startswith(prefix + " "))
+    return Counter(json.loads(r.user)["text"] for r in llm.requests() if r.status == 200 and of_run(r.user, prefix))
 
 
 def run_of(db: Database, prefix: str) -> int | None:
@@ -107,7 +113,8 @@ def test_two_apps_and_a_cli_share_one_database_without_losing_or_doubling_a_row(
         wait_until(lambda: db.run_counts(run_b).succeeded >= 30, 60, "30 rows of B")
         os.kill(app2.pid, signal.SIGKILL)
         app2.communicate(timeout=10)
-        time.sleep(0.3)  # calls app 2 had in flight reach the server's log
+        # the calls app 2 had in flight reach the server's log (app 1 and the CLI keep calling)
+        wait_until(lambda: llm.in_flight(lambda r: of_run(r.user, "B")) == 0, 10, "app 2's calls in flight")
         # running, or already marked interrupted by a live process that saw its owner's pid gone
         assert db.get_run(run_b).status in (RunStatus.RUNNING, RunStatus.INTERRUPTED)
         assert db.run_counts(run_b).pending > 0, "killed too late to prove anything"
