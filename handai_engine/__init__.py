@@ -1,10 +1,13 @@
 """The engine: runs a run's ledger rows against its provider on a background asyncio loop.
 
-runner    Engine: create, claim and start runs; control (pause, stop) from any process; progress
+runner    Engine: claim and start runs; resume, retry; control (pause, stop) from any process; progress
+creation  writing a run (and its pending cells) after every check that could stop it from starting
+edits     changing a run's settings before a resume, retry or re-run (recorded and logged)
+jobs      one process sending one run: what it holds in memory until its last write
 pool      the workers; one template method owns cache, guards, retry, billing and recording
 plan      a run's arms (models) and steps (instructions), and what each (step, arm) sends
 scheduler which cells to send, row by row, pulled from the ledger a page at a time
-calls     each cell's request built once, with its cache key
+calls     what each (step, arm) sends, and each cell's request built once, with its cache key
 answers   an answer as text, and when two answers agree
 conditions the safe `run_if` language
 cache     replies already paid for and calls in flight

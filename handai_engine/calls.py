@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from handai_db import RowOutcome, RowStatus
+from handai_db import RowOutcome, RowStatus, Run
 from handai_prompts import build_messages
-from providers import chat_body
+from providers import Connection, chat_body
+
+from .plan import Plan
+from .settings import SentRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +105,44 @@ class Call:
     @property
     def unrecorded(self) -> bool:
         return bool(self.calls or self.tokens_in or self.tokens_out or self.cost)
+
+
+def step_requests(run: Run, plan: Plan, conns: Sequence[Connection]) -> dict[tuple[int, int], StepRequest]:
+    """What each (step, arm) sends, as recorded on the run (DESIGN decision 6): built once per
+    job, so each cell only adds its own user message."""
+    if not run.plan:
+        sent = SentRequest.of(run)
+        return {
+            (0, 0): StepRequest(
+                0,
+                0,
+                run.provider,
+                conns[0].safe_dict(),
+                sent.model,
+                sent.system,
+                sent.params,
+                sent.structured,
+                sent.schema,
+                sent.examples,
+            )
+        }
+    requests = {}
+    several = len(plan.arms) > 1
+    for si, step in enumerate(plan.steps):
+        for name in step.arms:
+            ai = plan.arm_index(name)
+            sent = plan.sent_for(si, ai)
+            requests[(si, ai)] = StepRequest(
+                si,
+                ai,
+                plan.arms[ai].provider,
+                conns[ai].safe_dict(),
+                sent.model,
+                sent.system,
+                sent.params,
+                step.structured,
+                step.output_schema,
+                step.examples,
+                cache_tag=name if several else None,
+            )
+    return requests

@@ -64,6 +64,7 @@ class Step:
     after: tuple[str, ...] | None = None
     judge_of: str | None = None
     compare_on: tuple[str, ...] = ()  # the fields answers agree on (a codebook's code); default all
+    examples: tuple[dict[str, str], ...] = ()  # few-shot {"input", "output"} pairs, sent as earlier turns
 
     @property
     def structured(self) -> bool:
@@ -154,6 +155,9 @@ class Plan:
                 raise PlanError(f"Step name '{step.name}' is also a column name; rename the step.")
             if not step.arms:
                 raise PlanError(f"Step '{step.name}' has no model.")
+            for example in step.examples:
+                if not all(isinstance(example.get(k), str) for k in ("input", "output")):
+                    raise PlanError(f"Step '{step.name}': each example needs an input and an output text.")
             for name in step.arms:
                 if name not in {a.name for a in self.arms}:
                     raise PlanError(f"Step '{step.name}' uses model '{name}', which is not in the run.")
@@ -200,7 +204,13 @@ class Plan:
             "tool": self.tool,
             "arms": [asdict(a) for a in self.arms],
             "steps": [
-                {**asdict(s), "arms": list(s.arms), "columns": list(s.columns), "compare_on": list(s.compare_on)}
+                {
+                    **asdict(s),
+                    "arms": list(s.arms),
+                    "columns": list(s.columns),
+                    "compare_on": list(s.compare_on),
+                    "examples": [dict(e) for e in s.examples],
+                }
                 for s in self.steps
             ],
             "sent": {k: asdict(v) for k, v in self.sent.items()},
@@ -217,6 +227,7 @@ class Plan:
                     "arms": tuple(s["arms"]),
                     "columns": tuple(s.get("columns") or ()),
                     "compare_on": tuple(s.get("compare_on") or ()),
+                    "examples": tuple(dict(e) for e in s.get("examples") or ()),  # plans before examples have none
                     "after": None if s.get("after") is None else tuple(s["after"]),
                 }
             )
@@ -249,6 +260,7 @@ class Plan:
             columns=tuple(run.columns),
             output_schema=run.output_schema,
             json_mode=bool(run.params.get("json_mode")),
+            examples=request.examples,
         )
         return cls(run.kind, (arm,), (step,), {"output/model": Sent(run.model, request.system, request.params)})
 

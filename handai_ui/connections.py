@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from handai_db import Run
+from handai_db import Database, Run
 from handai_engine.runner import Connections
 from handai_errors import mask_key
 from providers import (
@@ -23,6 +23,7 @@ from providers import (
     test_connection,
 )
 
+from .services import db
 from .state import remember, saved
 from .text import md
 
@@ -46,15 +47,23 @@ def key_for(provider: str) -> ResolvedKey:
 
 def connection(provider: str) -> Connection:
     """The connection for a provider from the sidebar's/Settings' fields and the key sources."""
-    base_url = saved(f"base_url.{provider}", None)
-    if provider == "azure":
+    return saved_connection(db(), provider, key_for(provider).key)
+
+
+def saved_connection(database: Database, provider: str, key: str | None) -> Connection:
+    """A provider's connection at the endpoint saved in Settings (Azure: else the secrets' one),
+    with `key`: the sidebar's connection and the one the app re-attaches batches with at start-up
+    read the same saved fields."""
+    base_url = database.get_setting(f"ui.base_url.{provider}", None)
+    azure = provider == "azure"
+    if azure:
         base_url = base_url or resolve_endpoint("azure", secrets=secrets())
     return Connection(
         provider,
-        api_key=key_for(provider).key,
+        api_key=key,
         base_url=base_url or None,
-        api_version=saved("azure.api_version", None) if provider == "azure" else None,
-        deployment=saved("azure.deployment", None) if provider == "azure" else None,
+        api_version=database.get_setting("ui.azure.api_version", None) if azure else None,
+        deployment=database.get_setting("ui.azure.deployment", None) if azure else None,
     )
 
 
@@ -63,7 +72,7 @@ def run_connection(run: Run) -> Connections:
     several models, one per provider (each arm's recorded endpoint is applied by the engine)."""
     if run.plan:
         return connections([arm["provider"] for arm in run.plan["arms"]])
-    return Connection.from_record({**run.connection, "provider": run.provider}, key_for(run.provider).key)
+    return Connection(run.provider, api_key=key_for(run.provider).key).at(run.connection)
 
 
 def connections(providers: Iterable[str]) -> dict[str, Connection]:

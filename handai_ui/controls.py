@@ -104,7 +104,7 @@ def clone_run(run: Run) -> int | None:
 def run_controls(kind: str, run_id: int) -> None:
     """The run's heading; live progress with Pause and Stop while it is active, else its outcome
     and what can be done next."""
-    run = db().get_run(run_id)
+    run = engine().current_run(run_id)
     if run is None:
         st.session_state.pop(f"{kind}_run_id", None)
         return

@@ -16,7 +16,6 @@ from .sidebar import model_options, provider_name
 from .state import saved
 
 Model = tuple[str, str]
-ENDPOINT_FIELDS = ("base_url", "api_version", "deployment")
 
 
 def model_row(key: str, *, index: int = 0, label: str = "Model") -> Model:
@@ -80,4 +79,4 @@ def connection_problem(models: Iterable[Model]) -> str | None:
 
 def endpoints(conns: dict[str, Connection]) -> dict[str, dict[str, Any]]:
     """Each provider's endpoint as the run records it (never the key)."""
-    return {p: {k: v for k, v in c.safe_dict().items() if k in ENDPOINT_FIELDS and v} for p, c in conns.items()}
+    return {p: c.endpoint() for p, c in conns.items()}

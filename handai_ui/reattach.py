@@ -14,32 +14,22 @@ from handai_db import Database, Run, RunStatus
 from handai_engine import Engine
 from handai_engine.batch import is_batch
 from handai_errors import RunStartError
-from providers import PROVIDERS, Connection, KeyStore, MissingKeyError, resolve_endpoint, resolve_key
+from providers import PROVIDERS, Connection, KeyStore, MissingKeyError, resolve_key
 from providers.capabilities import supports_batch
 
-from .connections import key_for, run_connection, secrets
+from .connections import key_for, run_connection, saved_connection, secrets
 from .services import db, engine, waiting_runs
 from .sidebar import provider_name
 from .text import md
 
 
 def unattended_connection(database: Database, provider: str) -> Connection | None:
-    """A provider's connection from the saved endpoint and a key found without a browser
-    session, or None when there is no such key."""
+    """A provider's saved connection with a key found without a browser session, or None when
+    there is no such key."""
     key = resolve_key(provider, secrets=secrets(), store=KeyStore()).key
     if not key and PROVIDERS[provider].needs_key:
         return None
-    base_url = database.get_setting(f"ui.base_url.{provider}", None)
-    if provider == "azure":
-        base_url = base_url or resolve_endpoint("azure", secrets=secrets())
-    azure = provider == "azure"
-    return Connection(
-        provider,
-        api_key=key,
-        base_url=base_url or None,
-        api_version=database.get_setting("ui.azure.api_version", None) if azure else None,
-        deployment=database.get_setting("ui.azure.deployment", None) if azure else None,
-    )
+    return saved_connection(database, provider, key)
 
 
 def reattach_at_start(database: Database, eng: Engine) -> set[int]:

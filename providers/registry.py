@@ -7,13 +7,22 @@ Adding a provider means adding a row to PROVIDERS, not a branch in the code: eve
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
 from handai_errors import mask_key
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
+# The parts of a connection that say where requests go (never the key): what a run records, and
+# what may be changed before a resume, retry or re-run.
+ENDPOINT_FIELDS = ("base_url", "api_version", "deployment")
+
+
+def recorded_endpoint(record: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The endpoint fields a record (a run's connection, an arm's endpoint) actually sets."""
+    return {k: v for k, v in (record or {}).items() if k in ENDPOINT_FIELDS and v}
+
 
 # OpenRouter ranks apps by these headers (optional, but they identify Handai's traffic).
 OPENROUTER_HEADERS: Mapping[str, str] = MappingProxyType(
@@ -245,15 +254,19 @@ class Connection:
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any], api_key: str | None) -> Connection:
-        """The connection a run recorded (its `safe_dict()`), with the key looked up now: the one
-        place a stored endpoint becomes a connection again (History, resume, the CLI)."""
-        return cls(
-            str(record["provider"]),
-            api_key=api_key,
-            base_url=record.get("base_url") or None,
-            api_version=record.get("api_version") or None,
-            deployment=record.get("deployment") or None,
-        )
+        """The connection a run recorded (its `safe_dict()`), with the key looked up now (History,
+        resume, the CLI)."""
+        return cls(str(record["provider"]), api_key=api_key).at(record)
+
+    def at(self, record: Mapping[str, Any] | None) -> Connection:
+        """This connection (its provider and key) sent where `record` says: the one place a
+        stored endpoint is applied. Only the record's non-empty endpoint fields replace ours, so
+        a run recorded without a base URL keeps today's."""
+        return replace(self, **recorded_endpoint(record))
+
+    def endpoint(self) -> dict[str, Any]:
+        """Where requests go, as a run records it (defaults filled in, empty fields left out)."""
+        return recorded_endpoint(self.safe_dict())
 
     def effective_base_url(self) -> str | None:
         """The URL requests go to: the override if given, else the provider's own (Azure: the endpoint)."""

@@ -14,10 +14,11 @@ import pandas as pd
 
 from handai_db import Database
 from handai_engine import Engine, Plan, RunSettings
-from handai_engine.runner import ENDPOINT_FIELDS, Connections
+from handai_engine.runner import Connections
 from handai_io import FileReadError, content_hash, export_bytes, read_table
 from handai_io.bundle import unzip_bundle
 from providers import Connection
+from providers.registry import recorded_endpoint
 
 from .methods import PROVENANCE, RESULTS, ROWS, answers_differ, differences, results_table
 from .provenance import FORMAT, NOT_RECORDED, arm_endpoint, collect, rows_hash, software
@@ -144,7 +145,7 @@ def plan_repeat(
     except (TypeError, KeyError, ValueError) as exc:
         raise CannotRepeat(f"{bundle.name}: this version of Handai cannot read its recorded settings ({exc}).") from exc
     recorded = prov["arms"][0]["endpoint"] if plan is None else {}
-    endpoint = {k: v for k, v in recorded.items() if k in ENDPOINT_FIELDS and v} if isinstance(recorded, dict) else {}
+    endpoint = recorded_endpoint(recorded) if isinstance(recorded, dict) else {}
     return Repeat(table[columns], name, digest, settings, plan, endpoint)
 
 
@@ -158,7 +159,7 @@ def input_file_change(bundle: Bundle, digest: str) -> str | None:
 
 def transform_connection(repeat: Repeat, today: Connection) -> Connection:
     """Today's connection (its key) sent to the endpoint the transform recorded."""
-    return replace(today, **repeat.endpoint)
+    return today.at(repeat.endpoint)
 
 
 def create_repeat(engine: Engine, repeat: Repeat, conns: Connections, *, session_id: int | None = None) -> int:

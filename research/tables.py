@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from handai_db import Database, Run
+from handai_db import Database, RowStatus, Run
 from handai_engine import Plan
 from handai_engine.answers import answer_value
 
@@ -43,7 +43,7 @@ def output_columns(plan: Plan, cell: Cell) -> list[str]:
 def cell_values(plan: Plan, cell: Cell, result: Any) -> dict[str, Any]:
     """One cell's output columns, from its ledger result (blank unless it succeeded)."""
     columns = output_columns(plan, cell)
-    parsed = result.parsed if result is not None and result.status == "succeeded" else None
+    parsed = result.parsed if result is not None and result.status == RowStatus.SUCCEEDED else None
     fields = plan.steps[cell[0]].fields
     if fields:
         return {c: _cell((parsed or {}).get(f)) for c, f in zip(columns, fields, strict=True)}

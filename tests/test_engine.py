@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from collections import Counter
 
 import pandas as pd
@@ -71,9 +70,12 @@ def test_rate_limit_lowers_concurrency_visibly(db, llm):
         run_id = eng.create_transform_run(frame(80), RunSettings("custom", "fake-small", concurrency=32), conn)
         eng.start(run_id, conn)
         seen = set()
-        while eng.is_running(run_id):
+
+        def finished() -> bool:
             seen.add(eng.progress(run_id).concurrency)
-            time.sleep(0.02)
+            return not eng.is_running(run_id)
+
+        wait_until(finished, 120, "the rate-limited run to finish")
         assert min(seen) < 32
         assert eng.progress(run_id).failed == 0
     finally:
@@ -227,22 +229,24 @@ def test_sigkill_mid_run_resumes_with_no_row_lost_or_resent(llm, tmp_path):
     env = cli_env(data_dir, HANDAI_CUSTOM_API_KEY="k")
     common = ["--provider", "custom", "--model", "m", "--base-url", llm.url, "--concurrency", "6"]
     proc = start_cli(["transform", str(src), "--prompt", "Echo", *common, "--output", str(tmp_path / "o.csv")], env)
-    db = None
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if (data_dir / "handai.db").exists():
-            db = db or Database(f"sqlite:///{data_dir / 'handai.db'}")
-            runs = db.list_runs()
-            if runs and db.run_counts(runs[0].id).succeeded >= 60:
-                break
-        time.sleep(0.05)
+    wait_until((data_dir / "handai.db").exists, 60, "the CLI to create its database")
+    db = Database(f"sqlite:///{data_dir / 'handai.db'}")
+
+    def sixty_done() -> bool:
+        runs = db.list_runs()
+        return bool(runs) and db.run_counts(runs[0].id).succeeded >= 60
+
+    wait_until(sixty_done, 60, "60 rows done by the CLI")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     run_id = db.list_runs()[0].id
     assert db.get_run(run_id).status == "running"
     succeeded = {r.request for r in db.results(run_id, statuses=["succeeded"])}
     assert 60 <= len(succeeded) < n
+    killed = db.get_run(run_id)
     assert db.mark_interrupted_runs() == [run_id]
+    ran = (killed.heartbeat_at - killed.resumed_at).total_seconds()
+    assert ran > 0 and db.get_run(run_id).active_seconds == pytest.approx(ran)  # the killed stretch counts
     seen = len(llm.requests())
     out = tmp_path / "resumed.jsonl"
     resume = start_cli(["runs", "resume", str(run_id), "--output", str(out), "--concurrency", "48"], env)
@@ -368,3 +372,19 @@ def test_a_ledger_that_refuses_writes_fails_the_run_and_stops_sending(engine, db
     assert final.status == run.status == RunStatus.FAILED
     assert "The run database refused a write" in run.stop_reason and "disk says no" in run.stop_reason
     assert len(llm.requests()) < 100, "the run went on sending after the ledger refused its answers"
+
+
+def test_a_generate_runs_form_is_recorded_whole(engine, db, llm):
+    """Description (in full), cycling variables and template name load back into the page."""
+    description = "Short customer complaints about late deliveries. " * 10  # longer than the run's name
+    variables = {"topic": ["billing", "login"], "tone": ["angry", "calm", "dry"]}
+    conn = custom(llm)
+    settings = RunSettings("custom", "fake-small", json_mode=True)
+    run_id = engine.create_generate_run(description, 3, settings, conn, variables=variables, template="reviews")
+    params = db.get_run(run_id).params
+    assert len(description) > 200 and db.get_run(run_id).input_name == description[:200]
+    assert (params["description"], params["variables"], params["template"]) == (description, variables, "reviews")
+    engine.update_settings(run_id, temperature=0.2)  # an edit keeps the form's record
+    assert db.get_run(run_id).params["description"] == description
+    free = engine.create_generate_run("People.", 2, RunSettings("custom", "fake-small"), conn)
+    assert (db.get_run(free).params["variables"], db.get_run(free).params["template"]) == ({}, None)

@@ -14,7 +14,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from handai_db import Database, RunStatus, owner_id, utcnow
+from handai_db import Database, RowOutcome, RunStatus, owner_id, utcnow
 from handai_engine import Engine, RunSettings
 from handai_errors import RunStartError
 from providers import Connection
@@ -66,6 +66,9 @@ def test_status_writes_are_compare_and_set(db):
     assert db.get_run(run_id).status == RunStatus.STOPPED
     assert db.get_run(run_id).active_seconds == 1.5  # the time it ran still counts
     assert not db.set_run_status(run_id, RunStatus.PAUSED)  # stopped → paused is not a move
+    with pytest.raises(ValueError, match="only claim_run"):  # running is entered only with an owner
+        db.set_run_status(run_id, RunStatus.RUNNING)
+    assert db.get_run(run_id).status == RunStatus.STOPPED
     with pytest.raises(ValueError):
         db.set_run_status(run_id, RunStatus.COMPLETED, only_from=(RunStatus.PAUSED,))
 
@@ -256,3 +259,102 @@ def test_the_owner_id_names_host_pid_and_boot():
     host, pid, boot = owner_id().split(":")
     assert host == socket.gethostname() and pid == str(os.getpid()) and len(boot) == 8
     assert json.dumps(owner_id())
+
+
+# -- refused starts write nothing; dead owners are judged on read ------------------------------
+def _owned_elsewhere_with_a_failed_row(db: Database) -> int:
+    """A run that a live process on another machine runs (fresh heartbeat), one row failed."""
+    run_id = db.create_run([{"text": "a"}, {"text": "b"}], provider="custom", model="m", columns=["text"])
+    db.claim_run(run_id)
+    first = db.results(run_id)[0]
+    db.record_results(run_id, [RowOutcome(first.id, "failed", error_kind="server_error", error_message="boom")])
+    db.update_run(run_id, owner="build-box:4242:feedface", heartbeat_at=utcnow())
+    return run_id
+
+
+def test_a_refused_retry_or_settings_change_writes_nothing(engine, db, llm):
+    run_id = _owned_elsewhere_with_a_failed_row(db)
+    logged = [entry.message for entry in db.logs(run_id)]
+    with pytest.raises(RunStartError, match="process 4242 on build-box"):
+        engine.retry_failed(run_id, custom(llm), model="x")
+    with pytest.raises(RunStartError, match="process 4242 on build-box"):
+        engine.resume(run_id, custom(llm), batch=False)
+    with pytest.raises(RunStartError, match="process 4242 on build-box"):
+        engine.update_settings(run_id, model="x")
+    run = db.get_run(run_id)
+    assert (run.model, run.status, run.owner) == ("m", RunStatus.RUNNING, "build-box:4242:feedface")
+    assert "batch" not in run.params
+    failed = db.results(run_id)[0]
+    assert (failed.status, failed.error_message) == ("failed", "boom")
+    assert [entry.message for entry in db.logs(run_id)] == logged
+    assert not any("Settings changed" in m for m in logged)
+    assert llm.requests() == []
+
+
+def test_a_run_whose_owner_died_is_interrupted_when_its_progress_is_read(engine, db):
+    run_id = db.create_run([{"text": "a"}], provider="custom", model="m", columns=["text"])
+    db.claim_run(run_id)
+    db.update_run(run_id, owner="other-container:1:deadbeef", heartbeat_at=utcnow())
+    assert engine.progress(run_id).status == RunStatus.RUNNING  # heartbeat fresh: maybe alive
+    db.update_run(run_id, heartbeat_at=utcnow() - timedelta(minutes=5))
+    progress = engine.progress(run_id)
+    run = db.get_run(run_id)
+    assert progress.status == run.status == RunStatus.INTERRUPTED
+    assert "stopped before it finished" in run.stop_reason
+    assert not db.interrupt_if_orphaned(run_id)  # once
+
+
+def test_an_orphan_check_leaves_a_run_claimed_meanwhile_alone(db):
+    run_id = db.create_run([{"text": "a"}], provider="custom", model="m")
+    db.claim_run(run_id)
+    db.update_run(run_id, owner="gone:7:deadbeef", heartbeat_at=utcnow() - timedelta(minutes=5))
+    before = db.get_run(run_id)
+    db.update_run(run_id, owner="alive:8:cafecafe", heartbeat_at=utcnow())  # taken over meanwhile
+    assert not db.interrupt_if_orphaned(run_id)
+    assert db.get_run(run_id).status == RunStatus.RUNNING and before.owner == "gone:7:deadbeef"
+
+
+def test_the_time_a_killed_run_ran_counts_once(db):
+    run_id = db.create_run([{"text": "a"}], provider="custom", model="m")
+    db.claim_run(run_id)
+    killed_at = utcnow() - timedelta(minutes=10)  # resumed, beat for 5 s, then SIGKILLed
+    db.update_run(
+        run_id,
+        owner="gone:7:deadbeef",
+        resumed_at=killed_at - timedelta(seconds=5),
+        heartbeat_at=killed_at,
+        active_seconds=2.0,  # from an earlier stretch
+    )
+    assert db.mark_interrupted_runs() == [run_id]
+    run = db.get_run(run_id)
+    assert run.status == RunStatus.INTERRUPTED and run.resumed_at is None
+    assert run.active_seconds == pytest.approx(7.0)
+    assert run.elapsed_seconds() == pytest.approx(7.0)
+    assert db.mark_interrupted_runs() == [] and db.get_run(run_id).active_seconds == pytest.approx(7.0)
+
+
+def test_a_dead_owners_run_taken_over_directly_keeps_its_time(db):
+    run_id = db.create_run([{"text": "a"}], provider="custom", model="m")
+    db.claim_run(run_id)
+    killed_at = utcnow() - timedelta(minutes=10)
+    db.update_run(run_id, owner="gone:7:deadbeef", resumed_at=killed_at - timedelta(seconds=3), heartbeat_at=killed_at)
+    run = db.claim_run(run_id)  # still `running` in the ledger: taken over without a start-up sweep
+    assert run.owner == owner_id() and run.active_seconds == pytest.approx(3.0)
+
+
+def test_a_refused_cli_resume_with_a_new_model_records_nothing(db, tmp_path):
+    run_id = _owned_elsewhere_with_a_failed_row(db)
+    env = cli_env(tmp_path, HANDAI_DATABASE_URL=db.url, HANDAI_CUSTOM_API_KEY="k")
+    for command in ("resume", "retry-failed"):
+        out = subprocess.run(
+            [PYTHON, str(ROOT / "handai_cli.py"), "runs", command, str(run_id), "--model", "x"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 2 and "process 4242 on build-box" in out.stderr, (out.returncode, out.stderr)
+    run = db.get_run(run_id)
+    assert (run.model, run.owner) == ("m", "build-box:4242:feedface")
+    assert not any("Settings changed" in entry.message for entry in db.logs(run_id))

@@ -5,6 +5,7 @@ its record, and says so when an old run did not record it."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -61,9 +62,9 @@ def test_a_generate_run_that_cannot_start_says_why_once_and_leaves_no_run(app, l
 
 
 # -- Pause and Stop ------------------------------------------------------------------------------
-def active_run(db: Database) -> int:
+def active_run(db: Database, owner: str = "build-box:4242:feedface", heartbeat_age: float = 0.0) -> int:
     """A run that is `running` in the ledger but has no job in this app's engine: as if the
-    command line or another app were sending its rows."""
+    command line or another app were sending its rows (its last heartbeat `heartbeat_age` s ago)."""
     run_id = db.create_run(
         [{"id": "1", "text": "a"}, {"id": "2", "text": "b"}],
         kind="transform",
@@ -74,8 +75,8 @@ def active_run(db: Database) -> int:
         columns=["id", "text"],
         input_columns=["id", "text"],
     )
-    assert db.set_run_status(run_id, RunStatus.RUNNING)
-    db.update_run(run_id, owner="build-box:4242:feedface", heartbeat_at=utcnow())
+    db.claim_run(run_id)  # only a claim enters `running`
+    db.update_run(run_id, owner=owner, heartbeat_at=utcnow() - timedelta(seconds=heartbeat_age))
     return run_id
 
 
@@ -91,6 +92,19 @@ def test_pause_and_stop_write_the_status_for_a_run_owned_elsewhere(app, ledger, 
     assert ledger.get_run(run_id).status == status
     assert not [b for b in app.button if b.label in ("Pause", "Stop")]
     assert any(b.label == "Resume" for b in app.button)
+
+
+def test_a_run_whose_owner_died_after_the_app_started_offers_resume(app, ledger):
+    """The app judged dead owners once, at its start; this owner dies later (a container gone)."""
+    run_id = active_run(ledger, owner="other-container:1:deadbeef", heartbeat_age=600)
+    app.query_params["run"] = str(run_id)
+    app.run()
+    no_exceptions(app)
+    assert ledger.get_run(run_id).status == RunStatus.INTERRUPTED
+    assert not any("running in process 1" in c.value for c in app.caption), [c.value for c in app.caption]
+    assert any(c.value.startswith(":material/warning: interrupted") for c in app.caption)
+    assert any(b.label == "Resume" for b in app.button)
+    assert not [b for b in app.button if b.label in ("Pause", "Stop")]
 
 
 def test_pause_and_stop_are_offered_in_history_too(app, ledger):
@@ -135,7 +149,8 @@ def test_history_says_when_an_old_run_did_not_record_what_it_sent(app, ledger):
         columns=["id"],
         input_columns=["id"],
     )
-    ledger.set_run_status(run_id, RunStatus.COMPLETED)
+    ledger.claim_run(run_id)
+    assert ledger.set_run_status(run_id, RunStatus.COMPLETED)
     app.switch_page("pages/history.py").run()
     no_exceptions(app)
     assert any("before Handai recorded the system message" in c.value for c in app.caption)

@@ -46,6 +46,18 @@ def check_providers(providers: Iterable[str]) -> None:
         )
 
 
+NO_BUDGET_IN_BATCH = (
+    "A budget cap cannot pause a batch: the provider answers every row at once. Remove the cap or send in real time."
+)
+
+
+def check_no_budget(budget_usd: float | None) -> None:
+    """Raise RunStartError for a budget cap on a batch run: nothing could stop the spending
+    once the batch is at the provider, so the cap would only look like a guard."""
+    if budget_usd is not None:
+        raise RunStartError(NO_BUDGET_IN_BATCH)
+
+
 def check_batchable(plan: Plan) -> None:
     """Raise RunStartError, before anything is written or sent, when a run cannot go as batches."""
     if len(plan.steps) != 1:

@@ -18,8 +18,9 @@ import json
 import re
 from typing import Any
 
-from .limits import DEFAULT_MAX_TOKENS
+from .limits import BATCH_CANCELLED, BATCH_COMPLETED, BATCH_EXPIRED, DEFAULT_MAX_TOKENS
 
+ANSWERED = "succeeded"  # an Anthropic result line's type when the request was answered
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # Anthropic's rule for a request's custom_id
 PASSED = ("temperature", "top_p", "top_k")
 SYSTEM_ROLES = frozenset({"system", "developer"})
@@ -76,10 +77,10 @@ def batch_state(processing_status: str, counts: dict[str, int], cancel_initiated
     if processing_status == "canceling":
         return "cancelling"
     if cancel_initiated:
-        return "cancelled"
+        return BATCH_CANCELLED
     if counts.get("expired"):
-        return "expired"
-    return "completed"
+        return BATCH_EXPIRED
+    return BATCH_COMPLETED
 
 
 def output_line(line: dict[str, Any]) -> dict[str, Any] | None:
@@ -88,7 +89,7 @@ def output_line(line: dict[str, Any]) -> dict[str, Any] | None:
     custom_id = line.get("custom_id")
     result = line.get("result") or {}
     kind = result.get("type")
-    if kind == "succeeded":
+    if kind == ANSWERED:
         return {"custom_id": custom_id, "response": {"status_code": 200, "body": completion(result["message"])}}
     if kind == "errored":
         error = result.get("error") or {}

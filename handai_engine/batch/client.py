@@ -26,10 +26,10 @@ from handai_engine.calls import Call
 from providers import Connection, make_client
 
 from .collect import jsonl, sent_messages
-from .limits import COMPLETION_WINDOW, ENDPOINTS
+from .limits import BATCH_CANCELLED, BATCH_COMPLETED, BATCH_EXPIRED, BATCH_FAILED, COMPLETION_WINDOW, ENDPOINTS
 from .parts import batch_line
 
-TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+TERMINAL = frozenset({BATCH_COMPLETED, BATCH_FAILED, BATCH_EXPIRED, BATCH_CANCELLED})
 UPLOAD_TIMEOUT = 600.0  # a 200 MB file takes a while
 FIND_PAGES = 10  # batches listed (100 a page) when looking for one created but never recorded
 OnFile = Callable[[str], Awaitable[None]]

@@ -12,7 +12,7 @@ from handai_errors import RunStartError
 from providers import Connection, price_for
 
 from ..plan import Plan
-from . import BATCH, MODE, REALTIME, BatchState, check_batchable, check_providers, is_batch
+from . import BATCH, MODE, REALTIME, BatchState, check_batchable, check_no_budget, check_providers, is_batch
 from .client import TERMINAL, batch_client
 from .job import BatchJob
 from .limits import BatchOptions
@@ -42,33 +42,37 @@ class BatchRuns:
 
     # -- choosing the mode ----------------------------------------------------------------------
     @staticmethod
-    def batch_params(providers: Iterable[str], *, batch: bool) -> dict[str, Any]:
+    def batch_params(providers: Iterable[str], *, batch: bool, budget_usd: float | None = None) -> dict[str, Any]:
         """The params entry recording a new run's mode; raises RunStartError when a provider has no
-        Batch API, before anything is written."""
+        Batch API or a budget cap is set, before anything is written."""
         if not batch:
             return {}
+        check_no_budget(budget_usd)
         check_providers(providers)
         return {MODE: BATCH}
 
     def set_mode(self, run_id: int, *, batch: bool) -> None:
         """Send a run's remaining (or failed) cells as batches, or in real time from now on; recorded."""
         run = self._run(run_id)
-        if batch:
-            check_batchable(Plan.of(run))
-        else:
-            self._check_no_open_batches(run)
+        self.check_mode_change(run, batch=batch, budget_usd=(run.params or {}).get("budget_usd"))
         mode = BATCH if batch else REALTIME
         if (run.params or {}).get(MODE, REALTIME) != mode:
             self.db.update_params(run_id, {MODE: mode})
             self.db.log(run_id, "info", f"Mode changed: {mode}.")
 
-    def check_mode(self, run: Run) -> None:
-        """Before a start: a batch run must be batchable; a real-time run must have no batches
-        still open (their cells are at the provider and would be sent twice)."""
-        if is_batch(run):
+    def check_mode_change(self, run: Run, *, batch: bool, budget_usd: float | None) -> None:
+        """Raise RunStartError, before anything is written, when the run cannot be sent in that
+        mode with that budget cap (a batch keeps no cap; real time needs its batches closed)."""
+        if batch:
+            check_no_budget(budget_usd)
             check_batchable(Plan.of(run))
         else:
             self._check_no_open_batches(run)
+
+    def check_mode(self, run: Run) -> None:
+        """Before a start: a batch run must be batchable; a real-time run must have no batches
+        still open (their cells are at the provider and would be sent twice)."""
+        self.check_mode_change(run, batch=is_batch(run), budget_usd=(run.params or {}).get("budget_usd"))
 
     def _check_no_open_batches(self, run: Run) -> None:
         still_open = self.db.run_batches(run.id, open_only=True)

@@ -33,7 +33,7 @@ from ..progress import Progress
 from ..scheduler import MAX_BACKLOG, Scheduler
 from .client import TERMINAL, BatchView, batch_client
 from .collect import EXPIRED, Collector
-from .limits import BatchOptions, batch_price
+from .limits import BATCH_CANCELLED, BATCH_COMPLETED, BATCH_EXPIRED, BATCH_FAILED, BatchOptions, batch_price
 from .parts import Part, Parts
 
 WRITE_CHUNK = 1000
@@ -291,9 +291,9 @@ class BatchJob:
         del self.open[entry.row]
         ok = sum(1 for o in outcomes if o.status == RowStatus.SUCCEEDED)
         await self.log(
-            "info" if batch.status == "completed" else "warning",
+            "info" if batch.status == BATCH_COMPLETED else "warning",
             f"Batch {batch.id} {batch.status}: {ok} answered, {len(outcomes) - ok} failed"
-            + (f", {len(pending)} not answered (left pending)" if pending and batch.status == "cancelled" else "")
+            + (f", {len(pending)} not answered (left pending)" if pending and batch.status == BATCH_CANCELLED else "")
             + (f". {error}" if error else "."),
         )
 
@@ -315,11 +315,11 @@ async def _nothing(_calls: list[Call]) -> None:
 
 def _unanswered(batch: BatchView) -> tuple[ErrorKind, str] | None:
     """Why a cell the batch has no line for failed; None when it should be sent again (cancelled)."""
-    if batch.status == "cancelled":
+    if batch.status == BATCH_CANCELLED:
         return None
-    if batch.status == "expired":
+    if batch.status == BATCH_EXPIRED:
         return ErrorKind.TIMEOUT, EXPIRED
-    if batch.status == "failed":
+    if batch.status == BATCH_FAILED:
         return ErrorKind.BAD_REQUEST, f"The provider rejected the batch: {batch.error or 'no reason given'}"
     return ErrorKind.BAD_RESPONSE, "The batch finished without a result for this row."
 

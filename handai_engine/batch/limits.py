@@ -21,6 +21,13 @@ from dataclasses import dataclass, replace
 
 from providers import Price
 
+# A provider batch's own states, in OpenAI's words (Anthropic's are mapped to them): a batch's
+# life at the provider, never a run's or a row's status.
+BATCH_COMPLETED = "completed"
+BATCH_FAILED = "failed"
+BATCH_EXPIRED = "expired"
+BATCH_CANCELLED = "cancelled"
+
 MB = 1024 * 1024
 # provider -> (requests, bytes) per input file
 FILE_LIMITS: dict[str, tuple[int, int]] = {
