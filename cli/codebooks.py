@@ -10,9 +10,9 @@ from typing import Any
 
 from handai_db import Database
 from research.codebook import Codebook, CodebookError
-from research.codebook_io import FORMATS, read_codebook, write_codebook
+from research.codebook_io import FORMATS, csv_guarded_cells, read_codebook, write_codebook
 
-from .common import CliError
+from .common import CliError, add_guard_option, guard_note
 
 # What read_codebook reads: a --codebook ending in one of these is a file, anything else a saved name.
 FILE_SUFFIXES = (*(f.extension for f in FORMATS.values()), ".markdown", ".txt", ".xml")
@@ -91,7 +91,9 @@ def cmd_codebooks(args: argparse.Namespace, db: Database) -> int:
         if not output.parent.exists():
             raise CliError(f"The folder {output.parent} does not exist.")
         codebook, ref = load_codebook(args.codebook, db)
-        output.write_bytes(write_codebook(codebook, fmt))
+        guard = args.csv_formula_guard
+        output.write_bytes(write_codebook(codebook, fmt, guard=guard))
+        guard_note(csv_guarded_cells(codebook) if fmt == "csv" and guard else 0, output.name)
         version = f" version {ref['version']}" if "version" in ref else ""
         print(f"Wrote the codebook '{codebook.name}'{version} ({len(codebook.codes)} codes) to {output}")
         return 0
@@ -118,6 +120,7 @@ def add_parser(sub: Any) -> None:
     ce = cs.add_parser("export", help="write a saved codebook to a file")
     ce.add_argument("codebook", metavar="NAME[@VERSION]", help="a saved codebook; its latest version by default")
     ce.add_argument("--output", "-o", required=True, help="FILE.csv, .json, .md or .qdc (REFI-QDA)")
+    add_guard_option(ce)
     ci = cs.add_parser("import", help="save a codebook file as the next version of a saved codebook")
     ci.add_argument("file", metavar="FILE", help="a .csv, .json, .md or .qdc (REFI-QDA) codebook")
     ci.add_argument("--name", help="save it under this name (default: the codebook's own name)")

@@ -22,12 +22,14 @@ The rooms, each with one job:
     parquet        Parquet
     workbooks      .xlsx/.xlsm/.xls/.ods through calamine
     guards/        workbooks measured before calamine sees them (zip, .xlsx, .ods, .xls/OLE)
-    layout         parsed rows to a table: header, survey header rows, notes
+    layout         parsed rows to a table: header, survey header rows, footer, notes
     header         which row is the header: comments, title blocks, rows of column numbers
+    footer         which rows at the end are a footer (a rule, a source line, a comment)
     surveys        Qualtrics, SurveyMonkey, LimeSurvey and REDCap exports
     frames         cells and names to the final frame
     export         CSV/XLSX/JSON/JSONL/Parquet exports; XLSX keeps text as text, CSV's formula guard
-                   is a choice whose count ``guarded_cells`` gives; write_table
+                   is a choice whose count ``guarded_cells`` gives, ``xlsx_changed_cells`` counts the
+                   control characters an XLSX drops; write_table, write_counted
     bundle         several files in one ZIP (a coded table with its reliability report)
     documents/     PDF, DOCX, TXT, Markdown, HTML (or a ZIP of them) to rows: per document,
                    paragraph, page or speaker turn; read_documents
@@ -42,11 +44,14 @@ from handai_io.export import (
     EXPORT_FORMATS,
     FORMULA_GUARD_HELP,
     WRITE_SUFFIXES,
+    Written,
     export_bytes,
     guarded_cells,
     neutralize_formulas,
+    write_counted,
     write_frames,
     write_table,
+    xlsx_changed_cells,
 )
 from handai_io.model import FileReadError, LoadedTable, ReadOptions
 from handai_io.selection import RowSelection, select_rows
@@ -76,6 +81,9 @@ __all__ = [
     "read_table",
     "sample_dataset",
     "select_rows",
+    "write_counted",
     "write_frames",
     "write_table",
+    "Written",
+    "xlsx_changed_cells",
 ]

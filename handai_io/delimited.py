@@ -9,6 +9,7 @@ from itertools import islice
 
 from handai_io import sources
 from handai_io.encodings import SNIFF_CHARS, decode, require_text
+from handai_io.footer import footer_start
 from handai_io.frames import Row, filled
 from handai_io.header import find_header, is_marked, most_common
 from handai_io.json_records import frame_from_records, json_in_text
@@ -97,14 +98,17 @@ def _sniff_delimiter(text: str) -> str:
 
 def _splits_header(rows: list[Row]) -> bool:
     """Whether the header has more than one field: the first non-blank row, or a later row when
-    every row from there on has several fields too (the rows above it are then a preamble)."""
+    every row from there on has several fields too, up to a footer (a source line under a rule):
+    the rows above it are then a preamble."""
     content = [row for row in rows if filled(row)]
     if not content:
         return False
     if len(content[0]) > 1:
         return True
     header = find_header(rows).index
-    return len(rows[header]) > 1 and all(len(row) > 1 for row in rows[header:] if filled(row))
+    below = rows[header:]
+    below = below[: footer_start(below, len(rows[header]))]
+    return len(rows[header]) > 1 and all(len(row) > 1 for row in below if filled(row))
 
 
 def _parse_delimited(text: str, delimiter: str, source: str, first_line: int) -> list[Row]:

@@ -3,7 +3,9 @@
 The rule: an export never changes a cell without saying so.
 
 - XLSX writes every text cell as text (an inline string), so ``=1+1``, ``@user`` and ``- item``
-  arrive exactly as they are and a spreadsheet evaluates nothing.
+  arrive exactly as they are and a spreadsheet evaluates nothing. XML cannot hold most control
+  characters (a vertical tab, NUL): they are removed in the XLSX only, and ``xlsx_changed_cells``
+  counts the cells that hold them so the caller can say so.
 - CSV has no types: a spreadsheet that opens it runs any cell starting with ``= + - @`` (or a
   tab or CR) as a formula (OWASP "CSV injection"). The guard (``guard=True``, the default) puts a
   single quote before such cells; it is a choice the caller shows the user, with the count from
@@ -20,6 +22,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import openpyxl
@@ -80,6 +83,22 @@ def guarded_cells(df: pd.DataFrame) -> int:
     """How many cells (column names included) the CSV formula guard changes in this table."""
     names = sum(_is_formula_like(name) for name in df.columns)
     return names + sum(int(_formula_mask(df.iloc[:, position]).sum()) for position in range(df.shape[1]))
+
+
+def xlsx_changed_cells(df: pd.DataFrame) -> int:
+    """How many text cells (column names included) hold control characters an XLSX cannot store,
+    which the XLSX export removes; every other format keeps them."""
+    names = sum(isinstance(name, str) and bool(ILLEGAL_CHARACTERS_RE.search(name)) for name in df.columns)
+    return names + sum(int(_control_mask(df.iloc[:, position]).sum()) for position in range(df.shape[1]))
+
+
+def _control_mask(column: pd.Series) -> pd.Series:
+    if not (column.dtype == object or pd.api.types.is_string_dtype(column)):
+        return pd.Series(False, index=column.index)
+    try:
+        return column.astype(object).str.contains(ILLEGAL_CHARACTERS_RE.pattern, regex=True, na=False).astype(bool)
+    except AttributeError:  # an object column with no text at all
+        return pd.Series(False, index=column.index)
 
 
 def neutralize_formulas(df: pd.DataFrame) -> pd.DataFrame:
@@ -188,6 +207,15 @@ def _parquet_text(value: object) -> str:
     return str(value)
 
 
+@dataclass(frozen=True)
+class Written:
+    """What writing a file changed, for the caller to say: cells the CSV formula guard quoted, and
+    cells whose control characters the XLSX could not store (0 for the other formats)."""
+
+    guarded: int = 0
+    xlsx_changed: int = 0
+
+
 def write_table(df: pd.DataFrame, path: str | os.PathLike, *, guard: bool = True) -> int:
     """Write to a file whose suffix picks the format; replaced atomically, never half-written.
 
@@ -197,16 +225,21 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike, *, guard: bool = True
 
 
 def write_frames(frames: Iterable[pd.DataFrame], path: str | os.PathLike, *, guard: bool = True) -> int:
-    """`write_table` for a table that arrives in chunks (a run streamed from the ledger): CSV and
-    JSONL are written chunk by chunk, so a million-row export never sits in memory; XLSX, JSON and
-    Parquet are one document each and are built from the chunks joined."""
+    """`write_table` for a table that arrives in chunks; the count of cells the CSV guard changed."""
+    return write_counted(frames, path, guard=guard).guarded
+
+
+def write_counted(frames: Iterable[pd.DataFrame], path: str | os.PathLike, *, guard: bool = True) -> Written:
+    """`write_table` for a table that arrives in chunks (a run streamed from the ledger), saying
+    every cell it changed. CSV and JSONL are written chunk by chunk, so a million-row export never
+    sits in memory; XLSX, JSON and Parquet are one document each and are built from the chunks joined."""
     path = Path(path)
     fmt = WRITE_SUFFIXES.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(
             f"Cannot write '{path.name}': unknown file type '{path.suffix}'. Use one of: {', '.join(WRITE_SUFFIXES)}."
         )
-    changed = 0
+    changed = xlsx_changed = 0
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
@@ -219,9 +252,11 @@ def write_frames(frames: Iterable[pd.DataFrame], path: str | os.PathLike, *, gua
                     if fmt == "csv" and guard:  # the header's cells are counted once
                         changed += guarded_cells(df) - (guarded_cells(df.head(0)) if n else 0)
             else:
-                file.write(export_bytes(pd.concat(list(frames), ignore_index=True), fmt, guard=guard))
+                whole = pd.concat(list(frames), ignore_index=True)
+                file.write(export_bytes(whole, fmt, guard=guard))
+                xlsx_changed = xlsx_changed_cells(whole) if fmt == "xlsx" else 0
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return changed
+    return Written(changed, xlsx_changed)

@@ -83,11 +83,21 @@ def find_header(rows: list[Row]) -> Header:
     return first_content or Header(0)
 
 
-def header_note(header: Header, unit: str, line: int, line_below: int | None) -> str:
-    """Which line (or sheet row) is the header, and why, so the user can change it; ``line_below``:
-    the line of the row of column numbers left out under it, if one was."""
+SKIP_OPTION = "Reading options → Skip lines above the header"
+
+
+def header_note(header: Header, unit: str, line: int, line_below: int | None, first_line: int = 1) -> str:
+    """Which line (or sheet row) is the header, why, and where to change it; ``line_below``: the line
+    of the row of column numbers left out under it, if one was; ``first_line``: the line of the first
+    row the skip option counts (after a ``sep=`` line, or the sheet's first row that holds something).
+
+    The option counts rows as read, not lines of the file: where the two differ (a quoted line
+    break, a ``sep=`` line, empty rows at the top of a sheet), the note says the number to give it.
+    """
     said = f"Header taken from {unit} {line:,}"
-    skipped = f"{header.index:,} {unit}{'s' if header.index != 1 else ''} above it skipped"
+    agree = line == first_line + header.index and first_line == 1
+    counted = "record" if unit == "line" and not agree else unit
+    skipped = f"{header.index:,} {counted}{'s' if header.index != 1 else ''} above it skipped"
     if header.chosen:
         return f"{said}, as set in the reading options" + (f" ({skipped})." if header.index else ".")
     parts = [said]
@@ -98,7 +108,18 @@ def header_note(header: Header, unit: str, line: int, line_below: int | None) ->
         parts.append(f"{skipped} ({listed})")
     if line_below is not None:
         parts.append(f"the row of column numbers under it ({unit} {line_below:,}) is not data and was left out")
-    return "; ".join(parts) + "."
+    change = f" — change it under {SKIP_OPTION}" + ("" if agree else _how_counted(unit, line, first_line, header.index))
+    return "; ".join(parts) + change + "."
+
+
+def _how_counted(unit: str, line: int, first_line: int, index: int) -> str:
+    """What the skip option counts, where it is not the header's line minus one."""
+    if unit != "line":
+        return f", which counts {unit}s from the first that holds something ({unit} {first_line:,}): {index:,} here"
+    reasons = ["the sep= line is not counted"] if first_line > 1 else []
+    if line != first_line + index:
+        reasons.append("a quoted line break keeps a record on several lines")
+    return f", which counts records, not lines: {index:,} here ({' and '.join(reasons)})"
 
 
 def _used_width(row: Sequence[str | None]) -> int:

@@ -5,8 +5,9 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from handai_io.frames import Row, frame_from_rows
-from handai_io.header import choose_header, header_note
+from handai_io.footer import footer_start
+from handai_io.frames import Row, filled, frame_from_rows
+from handai_io.header import choose_header, header_note, is_marked, most_common
 from handai_io.model import FileReadError
 from handai_io.surveys import EVIDENCE_ROWS, recognise
 
@@ -32,8 +33,10 @@ def table_from_rows(
     """The table the rows hold; ``unit`` names a row in notes ("line", "row"), ``line_of`` numbers it.
 
     With ``skip_rows`` set, the row under the skipped ones is the header and every row below it
-    is data: nothing is detected, so the user can always undo a wrong guess. With ``subheader``
-    the row under the header is part of the column names ("Question - Option"), not data.
+    is data but a footer: no header or survey row is detected, so the user can always undo a wrong
+    guess. With ``subheader`` the row under the header is part of the column names ("Question -
+    Option"), not data. A footer (see ``footer``: a rule or comment, then a few short lines) is
+    left out, with a note naming its lines.
     """
     header = choose_header(rows, skip_rows, source, unit)
     names = rows[header.index]
@@ -47,7 +50,8 @@ def table_from_rows(
     elif header.numbering_below:
         start += 1
     line = line_of(header.index)
-    notes.append(header_note(header, unit, line, line_of(header.index + 1) if header.numbering_below else None))
+    below = line_of(header.index + 1) if header.numbering_below else None
+    notes.append(header_note(header, unit, line, below, line_of(0)))
     if survey is not None:
         notes.append(survey.note)
     if subheader:
@@ -64,8 +68,29 @@ def table_from_rows(
             f"as set in the reading options{example}; {len(joined):,} names changed."
         )
         start += 1
-    df, described = frame_from_rows(names, rows[start:], source, notes, descriptions)
+    width = len(rows[header.index])
+    body = _without_footer(rows[start:], width, unit, lambda index: line_of(start + index), notes)
+    df, described = frame_from_rows(names, body, source, notes, descriptions)
     return Table(df, described, header.index, line, survey.platform if survey else None)
+
+
+def _without_footer(
+    body: list[Row], header_width: int, unit: str, line_of: Callable[[int], int], notes: list[str]
+) -> list[Row]:
+    """The rows under the header without their footer; a note says how many lines it held and where.
+    The table's width is the usual one of the header and its rows (the larger on a tie): a short
+    table may have as many footer lines as rows."""
+    widths = [header_width] + [len(row) for row in body if filled(row) and not is_marked(row)]
+    end = footer_start(body, most_common(widths), comments=unit == "line")
+    if end == len(body) or end == 0:
+        return body
+    left_out = sum(1 for row in body[end:] if filled(row))
+    last = line_of(end) - 1  # the footer may start with blank lines: everything after this one is left out
+    notes.append(
+        f"{left_out:,} footer {unit}{'s' if left_out != 1 else ''} after {unit} {last:,} left out "
+        "(notes under the table, not data)."
+    )
+    return body[:end]
 
 
 SUBHEADER_JOIN = " - "

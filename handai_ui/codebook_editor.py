@@ -20,8 +20,9 @@ import streamlit as st
 
 from handai_db import CodebookVersion
 from research.codebook import FRAME_COLUMNS, Codebook, CodebookError
-from research.codebook_io import FORMATS, read_codebook, write_codebook
+from research.codebook_io import FORMATS, csv_guarded_cells, read_codebook, write_codebook
 
+from .downloads import guard_choice
 from .services import db
 from .state import keep, kept
 from .text import md
@@ -188,12 +189,14 @@ def versions_table(versions: list[CodebookVersion]) -> pd.DataFrame:
 
 
 def codebook_downloads(book: Codebook, version: int, *, key: str) -> None:
-    """One download button per format, named after the codebook and its version."""
+    """One download button per format, named after the codebook and its version; the CSV's formula
+    guard is the user's choice, as for results ("- mentions cost" would become "'- mentions cost")."""
     stem = re.sub(r"[^\w\-]+", "_", book.name).strip("_") or "codebook"
+    guard = guard_choice(csv_guarded_cells(book), f"{key}_guard", exact="JSON, Markdown and REFI-QDA")
     for column, (fmt, spec) in zip(st.columns(len(FORMATS)), FORMATS.items(), strict=True):
         column.download_button(
             spec.label,
-            data=lambda fmt=fmt: write_codebook(book, fmt),
+            data=lambda fmt=fmt: write_codebook(book, fmt, guard=guard),
             file_name=f"{stem}_v{version}{spec.extension}",
             mime=spec.mime,
             icon=":material/download:",
@@ -248,7 +251,6 @@ def codes_table(work: dict[str, Any]) -> pd.DataFrame:
     """The codes in an editable table, rows addable and deletable. When the names change, the
     table is drawn again on its edited rows, so the parent column offers the new names."""
     base = pd.DataFrame(work["rows"], columns=list(FRAME_COLUMNS)).astype("str")
-    base["parent"] = base["parent"].replace("", None)
     names = code_names(work["rows"])
     config: dict[str, Any] = {
         column: st.column_config.TextColumn(column, default="", help=FIELD_HELP[column])
@@ -264,6 +266,7 @@ def codes_table(work: dict[str, Any]) -> pd.DataFrame:
         width="stretch",
         hide_index=True,
         column_config=config,
+        placeholder="",  # an empty cell (a new row's, a code without a parent) is blank, not a grey "None"
     )
     rows = work["now"] = table_rows(edited)
     if code_names(rows) != names:
@@ -348,7 +351,7 @@ def _save_section(book: Codebook, work: dict[str, Any], problems: list[str]) -> 
         st.error(md(exc), icon=":material/error:")
         return
     st.session_state[PENDING] = {"pick": saved.codebook_id, "version": saved.version, "start": CODEBOOK_SOURCES[0]}
-    st.toast(f"Saved '{book.name}' as version {saved.version}.", icon=":material/save:")
+    st.toast(f"Saved '{md(book.name)}' as version {saved.version}.", icon=":material/save:")
     st.rerun()
 
 

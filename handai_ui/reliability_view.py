@@ -1,6 +1,7 @@
 """A reliability report on screen: the figures with their n, definition and missing-data handling,
 the pairs, model–human beside human–human, multi-label codes, each rater against gold (with the
-confusion matrix as a heat map), and the report as CSV and Markdown downloads."""
+confusion matrix as a heat map), and the report as CSV and Markdown downloads (the CSV's formula
+guard is the user's choice, as for results: a rater named "@anna" would become "'@anna")."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from research.stats import Figure, GoldResult, Report
-from research.stats.writers import HOW_TO_READ, ci_text, number
+from research.stats.writers import HOW_TO_READ, ci_text, number, report_guarded_cells
 
+from .downloads import guard_choice
 from .text import md
 
 
@@ -143,10 +145,11 @@ def show_report(report: Report, *, key: str) -> None:
     for rater, g in report.gold.items():
         _gold(rater, g, key)
     st.caption(md(HOW_TO_READ))
+    guard = guard_choice(report_guarded_cells(report), f"{key}_report_guard", exact="The Markdown")
     left, right = st.columns(2)
     left.download_button(
         "Report (CSV)",
-        data=report.to_csv,
+        data=lambda: report.to_csv(guard=guard),
         file_name="reliability_report.csv",
         mime="text/csv",
         icon=":material/download:",

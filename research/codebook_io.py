@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
-from handai_io import neutralize_formulas
+from handai_io import export_bytes, guarded_cells
 
 from .codebook import FRAME_COLUMNS, Code, Codebook, CodebookError
 
@@ -78,10 +78,12 @@ def read_codebook(filename: str, data: bytes) -> Codebook:
     return codebook
 
 
-def write_codebook(codebook: Codebook, fmt: str) -> bytes:
-    """The codebook as a download in `fmt` (a key of FORMATS)."""
+def write_codebook(codebook: Codebook, fmt: str, *, guard: bool = True) -> bytes:
+    """The codebook as a download in `fmt` (a key of FORMATS). ``guard`` applies to CSV only, as for
+    results: a cell a spreadsheet would run as a formula ("- mentions cost", "@user") gets a leading '
+    (``csv_guarded_cells`` says how many); every other format keeps every cell exactly."""
     writers: dict[str, Callable[[Codebook], bytes]] = {
-        "csv": _write_csv,
+        "csv": lambda cb: export_bytes(cb.to_frame(), "csv", guard=guard),
         "json": lambda cb: json.dumps(cb.record(), ensure_ascii=False, indent=2).encode("utf-8"),
         "md": lambda cb: _write_markdown(cb).encode("utf-8"),
         "qdc": _write_qdc,
@@ -142,9 +144,9 @@ def _unguard(value: str | None) -> str | None:
     return value[1:] if value and _FORMULA_QUOTED.match(value) else value
 
 
-def _write_csv(codebook: Codebook) -> bytes:
-    table = neutralize_formulas(codebook.to_frame())  # spreadsheets run cells starting = + - @
-    return table.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+def csv_guarded_cells(codebook: Codebook) -> int:
+    """How many cells of the codebook's CSV the formula guard changes."""
+    return guarded_cells(codebook.to_frame())
 
 
 # -- JSON ---------------------------------------------------------------------------------------

@@ -192,6 +192,20 @@ def test_cli_guards_csv_by_default_says_how_many_and_can_turn_it_off(llm, tmp_pa
         assert read_table(tmp_path / name).df["text"].tolist() == ["@user hi", "- item", "plain"]
 
 
+def test_cli_says_which_cells_an_xlsx_could_not_keep(llm, tmp_path):
+    env = cli_env(tmp_path / "data", HANDAI_CUSTOM_API_KEY="k")
+    src = tmp_path / "ctl.jsonl"
+    pd.DataFrame({"text": ["tab\x0bbed", "plain"]}).to_json(src, orient="records", lines=True)
+    server = ["--provider", "custom", "--model", "fake-small", "--base-url", llm.url]
+    done = run_cli(["transform", str(src), "--prompt", "Echo", *server, "-o", str(tmp_path / "out.csv")], env)
+    assert done.returncode == 0, done.stderr
+    assert "control characters" not in done.stderr  # CSV keeps them
+    done = run_cli(["runs", "export", "1", "-o", str(tmp_path / "out.xlsx")], env)
+    assert done.returncode == 0, done.stderr
+    assert "note: 1 cell holds control characters XLSX cannot store; removed in out.xlsx only" in done.stderr
+    assert read_table(tmp_path / "out.xlsx").df["text"].tolist() == ["tabbed", "plain"]
+
+
 def test_cli_commands_that_write_outputs_offer_the_guard_flag():
     from handai_cli import build_parser
 

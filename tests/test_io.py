@@ -26,6 +26,9 @@ from hypothesis import strategies as st
 import handai_io
 from handai_io import FileReadError, ReadOptions, export_bytes, read_table
 
+# How every detected header note ends: where the user changes the header.
+CHANGE = " — change it under Reading options → Skip lines above the header."
+
 
 def values(df: pd.DataFrame) -> list[list[str | None]]:
     """Cells as plain Python values, NaN as None, for exact comparisons."""
@@ -59,7 +62,7 @@ def test_bom_semicolon_and_preamble_are_detected():
     data = "\ufeffReport\nGenerated 2024-05-01\n\nid;name;value\n001;Zoë;1,5\n002;Åsa;2,25\n"
     table = read_table(data.encode("utf-8"), "export.csv")
     assert (table.encoding, table.delimiter, table.skipped_rows, table.header_row) == ("utf-8-sig", ";", 3, 4)
-    assert "Header taken from line 4; 3 lines above it skipped (a title block and a blank line)." in table.notes
+    assert "Header taken from line 4; 3 lines above it skipped (a title block and a blank line)" + CHANGE in table.notes
     assert list(table.df.columns) == ["id", "name", "value"]
     assert values(table.df) == [["001", "Zoë", "1,5"], ["002", "Åsa", "2,25"]]
     assert_text_frame(table.df)
@@ -78,7 +81,7 @@ def test_padded_title_row_is_a_title_and_skip_rows_brings_it_back():
     table = read_table(data, "padded.csv")
     assert (table.skipped_rows, table.header_row) == (1, 2)
     assert values(table.df) == [["1", "a", "2"]]
-    assert "Header taken from line 2; 1 line above it skipped (a title)." in table.notes
+    assert "Header taken from line 2; 1 line above it skipped (a title)" + CHANGE in table.notes
     kept = read_table(data, "padded.csv", ReadOptions(skip_rows=0))
     assert values(kept.df) == [["id", "name", "qty"], ["1", "a", "2"]]
     assert "Header taken from line 1, as set in the reading options." in kept.notes
@@ -604,7 +607,7 @@ def test_shared_file_reads_every_row(read_shared, name):
 def test_shared_kerg2_preamble_and_decimal_commas(read_shared):
     table = read_shared("btw21_kerg2_bundeswahlleiter.csv")
     assert (table.encoding, table.delimiter, table.skipped_rows, table.header_row) == ("utf-8-sig", ";", 9, 10)
-    assert "Header taken from line 10; 9 lines above it skipped (a title block and blank lines)." in table.notes
+    assert "Header taken from line 10; 9 lines above it skipped (a title block and blank lines)" + CHANGE in table.notes
     assert table.df.columns[0] == "Wahlart"
     assert table.df.loc[1, "Prozent"] == "76,583339"  # decimal commas stay text
 

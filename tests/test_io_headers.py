@@ -12,6 +12,9 @@ import pytest
 
 from handai_io import ReadOptions, read_table
 
+# How every detected header note ends: where the user changes the header.
+CHANGE = " — change it under Reading options → Skip lines above the header."
+
 COLUMNS = ["Gebiet", "Merkmal", "Jahr", "Anzahl", "Anteil", "Bemerkung"]
 RECORDS = [
     ["Bund", "Wahlberechtigte", "2021", "61181072", "", ""],
@@ -54,7 +57,10 @@ def test_comments_and_a_row_of_column_numbers_above_the_header_are_not_data(padd
     assert list(table.df.columns) == COLUMNS
     assert values(table.df) == expected(RECORDS)
     assert (table.skipped_rows, table.header_row) == (8, 9)
-    assert "Header taken from line 9; 8 lines above it skipped (comments and a row of column numbers)." in table.notes
+    assert (
+        "Header taken from line 9; 8 lines above it skipped (comments and a row of column numbers)" + CHANGE
+        in table.notes
+    )
     assert (table.survey, table.descriptions) == (None, {})
 
 
@@ -76,7 +82,10 @@ def test_parenthesised_column_numbers_and_a_comment_with_slashes():
     text = "// export of 2024-05-01\r\n(1),(2),(3)\r\nid,name,score\r\n1,a,2\r\n2,b,3\r\n"
     table = read_table(text.encode(), "numbered.csv")
     assert (list(table.df.columns), values(table.df)) == (["id", "name", "score"], [["1", "a", "2"], ["2", "b", "3"]])
-    assert "Header taken from line 3; 2 lines above it skipped (a comment and a row of column numbers)." in table.notes
+    assert (
+        "Header taken from line 3; 2 lines above it skipped (a comment and a row of column numbers)" + CHANGE
+        in table.notes
+    )
 
 
 @pytest.mark.parametrize("numbers", ["1;2;3;4", "(1);(2);(3);(4)", ";1;2;3"])
@@ -87,7 +96,7 @@ def test_a_row_of_column_numbers_under_the_header_is_not_data(numbers):
     assert values(table.df) == [["Flensburg", "SPD", "12.345", "31,2"], ["Kiel", "CDU", "9.876", "25,0"]]
     assert table.header_row == 1
     assert (
-        "Header taken from line 1; the row of column numbers under it (line 2) is not data and was left out."
+        "Header taken from line 1; the row of column numbers under it (line 2) is not data and was left out" + CHANGE
         in table.notes
     )
 
@@ -95,7 +104,7 @@ def test_a_row_of_column_numbers_under_the_header_is_not_data(numbers):
 def test_a_first_record_of_1_2_3_in_a_table_of_numbers_stays_data():
     table = read_table(b"a,b,c\n1,2,3\n4,5,6\n7,8,9\n", "numbers.csv")
     assert values(table.df) == [["1", "2", "3"], ["4", "5", "6"], ["7", "8", "9"]]
-    assert table.notes == ["Header taken from line 1."]
+    assert table.notes == ["Header taken from line 1" + CHANGE]
 
 
 def test_a_table_without_a_preamble_is_read_as_before():
@@ -104,7 +113,7 @@ def test_a_table_without_a_preamble_is_read_as_before():
     assert list(table.df.columns) == ["id", "review", "stars"]
     assert values(table.df) == [["001", "Great, really", "5"], ["002", "Broke\nafter a week", "1"]]
     assert (table.skipped_rows, table.header_row, table.survey, table.descriptions) == (0, 1, None, {})
-    assert table.notes == ["Header taken from line 1."]
+    assert table.notes == ["Header taken from line 1" + CHANGE]
 
 
 def test_a_hash_column_name_is_a_header_not_a_comment():
@@ -129,7 +138,21 @@ def test_header_lines_count_the_lines_of_the_file_not_records():
     table = read_table(text.encode(), "report.csv")
     assert list(table.df.columns) == ["id", "name", "qty", "price"]
     assert (table.skipped_rows, table.header_row) == (2, 5)
-    assert "Header taken from line 5; 2 lines above it skipped (a title and a blank line)." in table.notes
+    # Four lines of the file are above the header, but the option counts records: the note says 2, and 2 works.
+    assert (
+        "Header taken from line 5; 2 records above it skipped (a title and a blank line) — change it under "
+        "Reading options → Skip lines above the header, which counts records, not lines: 2 here "
+        "(the sep= line is not counted and a quoted line break keeps a record on several lines)."
+    ) in table.notes
+    chosen = read_table(text.encode(), "report.csv", ReadOptions(skip_rows=2))
+    assert (list(chosen.df.columns), chosen.header_row) == (["id", "name", "qty", "price"], 5)
+
+
+def test_the_header_note_names_the_option_and_plain_files_count_lines():
+    table = read_table(b"Sales report\n\nid,name,qty\n1,a,2\n", "plain.csv")
+    note = "Header taken from line 3; 2 lines above it skipped (a title and a blank line) — change it under "
+    assert note + "Reading options → Skip lines above the header." in table.notes
+    assert read_table(b"Sales report\n\nid,name,qty\n1,a,2\n", "plain.csv", ReadOptions(skip_rows=2)).header_row == 3
 
 
 def xlsx_bytes(cells: dict[str, object]) -> bytes:
@@ -160,7 +183,11 @@ def test_a_title_block_above_an_excel_table_is_skipped_and_named_by_sheet_row():
     assert values(table.df) == [["001", "Zoë", "3", "fine"], ["002", "Ærø", "4.5", None]]
     # The sheet's first row is empty: rows are counted as Excel numbers them, skips from the first used row.
     assert (table.skipped_rows, table.header_row) == (4, 6)
-    assert "Header taken from row 6; 4 rows above it skipped (a title block and a blank row)." in table.notes
+    assert (
+        "Header taken from row 6; 4 rows above it skipped (a title block and a blank row) — change it under "
+        "Reading options → Skip lines above the header, which counts rows from the first that holds something "
+        "(row 2): 4 here."
+    ) in table.notes
     chosen = read_table(xlsx_bytes(sheet_cells(rows)), "titled.xlsx", ReadOptions(skip_rows=0))
     assert chosen.df.columns[0] == "Annual customer survey 2024"
     assert "Header taken from row 2, as set in the reading options." in chosen.notes
@@ -175,6 +202,7 @@ def test_a_row_of_column_numbers_under_an_excel_header():
     }
     table = read_table(xlsx_bytes(sheet_cells(rows)), "numbered.xlsx")
     assert values(table.df) == [["SH", "Kiel", "9876"], ["SH", "Lübeck", "5432"]]
-    assert "Header taken from row 1; the row of column numbers under it (row 2) is not data and was left out." in (
-        table.notes
+    assert (
+        "Header taken from row 1; the row of column numbers under it (row 2) is not data and was left out" + CHANGE
+        in (table.notes)
     )

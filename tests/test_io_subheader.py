@@ -10,6 +10,9 @@ from streamlit.testing.v1 import AppTest
 
 from handai_io import FileReadError, ReadOptions, read_table
 
+# How every detected header note ends: where the user changes the header.
+CHANGE = " — change it under Reading options → Skip lines above the header."
+
 # A survey export by hand: the question over its first option, blank over the rest.
 SURVEY = b"Respondent,Which fruits do you eat?,,,Comment\n,Apple,Pear,Plum,\n1,x,,x,nice\n2,,x,,\n"
 MERGED = ["Respondent", "Which fruits do you eat? - Apple", "Which fruits do you eat? - Pear"]
@@ -26,7 +29,7 @@ def test_many_blank_header_cells_make_one_note_with_a_count_and_examples():
     table = read_table(header + body, "wide.csv")
     assert list(table.df.columns)[:3] == ["id", "column_2", "column_3"]
     assert table.notes == [
-        "Header taken from line 1.",
+        "Header taken from line 1" + CHANGE,
         "27 blank header cells were named column_N (columns 2, 3, 4 and 24 more)",
     ]
 

@@ -335,3 +335,21 @@ def test_the_generator_reads_a_seeded_sample_of_a_long_column(app, llm, ledger):
     sent = "\n".join(r.user for r in llm.requests()[:2])
     read = [t for t in many if t in sent]
     assert len(read) == 20 and read != many[:20]  # a sample, not the first rows
+
+
+def test_empty_cells_are_blank_not_none_and_a_markdown_name_is_shown_literally(app, ledger):
+    from handai_ui.text import md
+
+    open_page(app)
+    editor = app.data_editor[0]
+    # A missing value is drawn blank, not as a grey "None" (an unset placeholder would read "" too).
+    assert editor.proto.HasField("placeholder") and editor.proto.placeholder == ""
+    name = "**Bold** _costs_ :red[x]"
+    widget(app, "text_input", "cb_name").set_value(name).run()
+    edit_codes(app, added=[{"name": "price", "definition": "Cost."}, {"name": "quality", "parent": "price"}])
+    frame = app.data_editor[0].value
+    assert frame.isna().sum().sum() == 0 and frame.loc[0, "parent"] == ""  # no parent is "", not None
+    save(app)
+    toasts = [t.value for t in app.toast]
+    assert f"Saved '{md(name)}' as version 1." in toasts, toasts
+    assert ledger.find_codebook(name) is not None

@@ -107,8 +107,8 @@ class Report:
         out["settings"] = self.settings
         return out
 
-    def to_csv(self) -> bytes:
-        return writers.report_csv(self)
+    def to_csv(self, guard: bool = True) -> bytes:
+        return writers.report_csv(self, guard=guard)
 
     def to_markdown(self) -> str:
         return writers.report_markdown(self)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from handai_io import export_bytes
+from handai_io import export_bytes, guarded_cells
 
 if TYPE_CHECKING:
     from research.stats.figure import Figure
@@ -97,9 +97,16 @@ def _gold_rows(rater: str, g: GoldResult) -> list[list[object]]:
     return rows
 
 
-def report_csv(report: Report) -> bytes:
-    """UTF-8 with a BOM (Excel), spreadsheet formulas neutralised, as every Handai CSV export."""
-    return export_bytes(report_table(report), "csv", guard=True)
+def report_csv(report: Report, *, guard: bool = True) -> bytes:
+    """UTF-8 with a BOM (Excel), as every Handai CSV export; with ``guard`` (the user's choice, as for
+    results) a cell a spreadsheet would run as a formula, such as a rater named "@anna", gets a
+    leading ' (``report_guarded_cells`` says how many)."""
+    return export_bytes(report_table(report), "csv", guard=guard)
+
+
+def report_guarded_cells(report: Report) -> int:
+    """How many cells of the report's CSV the formula guard changes."""
+    return guarded_cells(report_table(report))
 
 
 def _cell(text: object) -> str:
