@@ -98,6 +98,26 @@ def user_message(row: Mapping[str, Any], *, template: str | None, columns: Seque
     return render_template(template, row) if template else row_payload(row, columns)
 
 
+def labelled_template(columns: Sequence[str], descriptions: Mapping[str, str]) -> str:
+    """A row template with one line per column, "question text (column): {column}", so the model
+    reads each value with its question ("Q7" alone means nothing to it). Raises TemplateError for
+    a column name a template placeholder cannot hold."""
+    lines = []
+    for column in columns:
+        if template_fields("{" + column + "}") != [column]:
+            raise TemplateError(
+                f"The column '{column}' cannot be labelled: a template placeholder cannot hold its name "
+                "(it has a colon, a quote, a brace, a line break or spaces at either end). Send the "
+                "columns as JSON instead, or rename the column."
+            )
+        description = " ".join(descriptions.get(column, "").split())
+        label = f"{description} ({column})" if description and description != column else column
+        lines.append(label.replace("{", "{{").replace("}", "}}") + ": {" + column + "}")
+    template = "\n".join(lines)
+    validate_template(template, list(columns))
+    return template
+
+
 def is_structured(schema: Mapping[str, Any] | None, json_mode: bool) -> bool:
     """The one rule: a reply is parsed as JSON when JSON mode is on or the schema has fields."""
     return json_mode or bool(schema and schema.get("fields"))
@@ -481,17 +501,25 @@ def generation_rows(count: int, variables: Mapping[str, Sequence[str]] | None = 
     return [{"row": i + 1, **{k: next(c) for k, c in cycles.items()}} for i in range(count)]
 
 
+GENERATE_HEAD = "You generate synthetic data records for a dataset.\nDataset description: "
+GENERATE_TAIL = "\nEach reply is exactly one new record, different from the others; be varied and realistic."
+
+
 def generation_prompts(description: str, count: int, variables: Sequence[str] = ()) -> tuple[str, str]:
     """(system prompt, per-row user template) for generating `count` records."""
-    system = (
-        "You generate synthetic data records for a dataset.\n"
-        f"Dataset description: {description.strip()}\n"
-        "Each reply is exactly one new record, different from the others; be varied and realistic."
-    )
+    system = GENERATE_HEAD + description.strip() + GENERATE_TAIL
     user = f"Write record {{row}} of {count}."
     if variables:
         user += " " + " ".join(f"{name}: {{{name}}}." for name in variables)
     return system, user
+
+
+def generation_description(system_prompt: str) -> str | None:
+    """The description a Generate system prompt was made from (`generation_prompts` inverted), so
+    a run's description is read from what it sent, edits included; None for any other prompt."""
+    if system_prompt.startswith(GENERATE_HEAD) and system_prompt.endswith(GENERATE_TAIL):
+        return system_prompt[len(GENERATE_HEAD) : -len(GENERATE_TAIL)]
+    return None
 
 
 def flag_duplicates(records: Sequence[Mapping[str, Any]]) -> list[bool]:

@@ -1,6 +1,6 @@
-"""A pipeline's steps edited as widgets, in order (name, model, instruction, how rows are sent,
-output fields, run_if), and the spec they make (research/pipeline.py's JSON format), loaded from
-a file or pasted text, and exported.
+"""A pipeline's steps edited as widgets, in order (name, model, instruction from the saved library
+or written here, few-shot examples, how rows are sent, output fields, run_if), and the spec they
+make (research/pipeline.py's JSON format), loaded from a file or pasted text, and exported.
 
 Each step's widgets are keyed by a step id, so moving or removing a step keeps the others'
 values. Streamlit forgets a page's widget values when the page is left; the spec made on the last
@@ -19,6 +19,7 @@ from handai_engine import PlanError
 from research.arms import ModelSpecError, parse_model
 from research.pipeline import load_spec, pipeline_plan
 
+from .instructions import examples_editor, instruction_library
 from .model_picker import Model, model_row
 from .schema_editor import schema_editor, schema_rows
 from .task_form import MODES
@@ -63,6 +64,7 @@ def seed_spec(prefix: str, spec: dict[str, Any]) -> None:
             state[f"{key}_columns"] = [str(c) for c in step["columns"]]
         state[f"{key}_run_if"] = str(step.get("run_if") or "")
         state[f"{key}_json"] = bool(step.get("json_mode"))
+        state[f"{key}_examples_rows"] = list(step.get("examples") or [])
         try:
             provider, model = parse_model(str(step.get("model") or ""))
         except ModelSpecError:
@@ -112,7 +114,11 @@ def _step(
     name = c[0].text_input("Step name", key=f"{key}_name", help="Later steps use it as {name} or {name.field}.")
     with c[1]:
         provider, model = model_row(key, label="Model")
+    instruction_library(key, f"{key}_instruction", f"{key}_examples")
     instruction = st.text_area("Instruction", key=f"{key}_instruction", height=90)
+    with st.expander("Examples (optional): input → expected output", icon=":material/school:"):
+        st.caption("Sent before each row as earlier turns of the conversation.")
+        examples = examples_editor(f"{key}_examples", state.get(f"{key}_examples_rows", []))
     state.setdefault(f"{key}_mode", MODES[0])
     mode = st.segmented_control("Send each row as", MODES, key=f"{key}_mode")
     entry: dict[str, Any] = {
@@ -139,6 +145,8 @@ def _step(
         entry["run_if"] = run_if
     if json_mode:
         entry["json_mode"] = True
+    if examples:
+        entry["examples"] = examples
     label = f"Step {number} ({name or 'unnamed'})"
     if problem:
         return entry, f"{label}: {problem}"

@@ -50,6 +50,8 @@ def _task(prefix: str, step: Step, codebook: dict[str, Any] | None = None) -> No
         set_page_widget(f"{prefix}_columns", list(step.columns))
     st.session_state[f"{prefix}_fields_rows"] = schema_rows(step.output_schema)
     st.session_state.pop(f"{prefix}_fields", None)
+    st.session_state[f"{prefix}_examples_rows"] = [dict(e) for e in step.examples]
+    st.session_state.pop(f"{prefix}_examples", None)
 
 
 def _model(key: str, model: Model) -> None:

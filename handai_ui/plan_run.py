@@ -1,5 +1,6 @@
-"""The "Run" section of the multi-model pages: cost controls, real time or batch, which rows, the estimate, and the
-Test run / Run all buttons that write the plan's run to the ledger and start it."""
+"""The "Run" section of the multi-model pages: cost controls, real time or batch, which rows, the pre-flight check
+against each model's context window, the estimate, and the Test run / Run all buttons that write the plan's run to
+the ledger and start it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from .connections import connections
 from .controls import start_request, submit_run
 from .data_source import Data
 from .estimates import plan_estimate_caption
-from .row_select import row_selection
+from .row_select import plan_preflight_check, row_selection, selection_keys
 from .services import engine, session_id
 from .sidebar import Choice
 from .text import md
@@ -22,8 +23,8 @@ from .text import md
 
 def run_keys(prefix: str) -> tuple[str, ...]:
     """The widget keys `run_form` draws, for `handai_ui.keep` / `kept`."""
-    names = ("test_rows", "budget", "no_cache", "rows_mode", "rows_n", "rows_seed", "send_mode")
-    return tuple(f"{prefix}_{name}" for name in names)
+    names = ("test_rows", "budget", "no_cache", "send_mode")
+    return (*(f"{prefix}_{name}" for name in names), *selection_keys(prefix))
 
 
 def checked_plan(plan_of: Callable[[], Plan], data: Data) -> Plan | None:
@@ -67,6 +68,7 @@ def run_form(
     batch = send_mode(prefix, plan_no_batch_reason(plan))
     selected, selection = row_selection(prefix, data.df)
     if plan is not None and not selected.empty:
+        selected = plan_preflight_check(prefix, selected, plan)
         st.caption(plan_estimate_caption(plan, selected, choice.concurrency, batch=batch))
     c = st.columns([1, 1, 2], vertical_alignment="bottom")
     test_rows = c[0].number_input(

@@ -3,17 +3,26 @@ the pre-flight check of each row against the model's context window, before anyt
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 
-import handai_engine
 import handai_io
-from handai_engine import RunSettings
+from handai_engine import Plan, RunSettings
+from handai_engine.preflight import Preflight, preflight, preflight_plan, truncate_plan_rows, truncate_rows
 
 from .results import rows_text
 from .text import md
 
 MODES = {"all": "All rows", "first": "The first N", "sample": "A random sample", "filter": "A filter on a column"}
+
+
+def selection_keys(prefix: str) -> tuple[str, ...]:
+    """The widget keys `row_selection` and the pre-flight check draw, for `handai_ui.keep` / `kept`:
+    a filter chosen here is still there after a visit to another page."""
+    names = ("rows_mode", "rows_n", "rows_seed", "rows_column", "rows_values", "rows_contains", "truncate")
+    return tuple(f"{prefix}_{name}" for name in names)
 
 
 def row_selection(prefix: str, df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -51,20 +60,37 @@ def row_selection(prefix: str, df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 def preflight_check(prefix: str, df: pd.DataFrame, settings: RunSettings) -> pd.DataFrame:
     """Each row's tokens against the model's context window; offers to shorten long cells."""
+    return _offer_to_shorten(
+        prefix, df, lambda: preflight(df, settings), lambda limit: truncate_rows(df, settings, limit)
+    )
+
+
+def plan_preflight_check(prefix: str, df: pd.DataFrame, plan: Plan) -> pd.DataFrame:
+    """The same for a run of several models or steps: each (step, model) against its own window."""
+    return _offer_to_shorten(prefix, df, lambda: preflight_plan(df, plan), lambda _: truncate_plan_rows(df, plan))
+
+
+def _offer_to_shorten(
+    prefix: str, df: pd.DataFrame, check: Callable[[], Preflight], shorten: Callable[[int], pd.DataFrame]
+) -> pd.DataFrame:
+    """The rows to send: as chosen, or with their long cells shortened when the user ticks so."""
     if df.empty:
         return df
     try:
-        pf = handai_engine.preflight(df, settings)
+        pf = check()
     except (ValueError, KeyError) as exc:
         st.caption(f":material/info: Pre-flight check not possible: {md(exc)}")
         return df
     window = f"{pf.window:,}-token context window" if pf.window else "context window (size unknown)"
+    whose = f" ({md(pf.where)})" if pf.where else ""
     if not pf.over:
-        st.caption(f":material/check: Every row fits the model's {window}: the largest uses {pf.largest:,} tokens.")
+        st.caption(
+            f":material/check: Every row fits the model's {window}{whose}: the largest uses {pf.largest:,} tokens."
+        )
         return df
     st.warning(
-        f"{len(pf.over):,} rows are longer than the model's {window} allows ({pf.limit:,} tokens per row, the "
-        f"largest uses {pf.largest:,}): {rows_text(pf.over)}. They would fail, or be cut by the provider.",
+        f"{len(pf.over):,} rows are longer than the model's {window}{whose} allows ({pf.limit:,} tokens per row, "
+        f"the largest uses {pf.largest:,}): {rows_text(pf.over)}. They would fail, or be cut by the provider.",
         icon=":material/warning:",
     )
     if st.checkbox(
@@ -72,5 +98,5 @@ def preflight_check(prefix: str, df: pd.DataFrame, settings: RunSettings) -> pd.
         key=f"{prefix}_truncate",
         help="The longest text cells of those rows are cut; the run records what was sent.",
     ):
-        return handai_engine.truncate_rows(df, settings, pf.limit)
+        return shorten(pf.limit or 0)
     return df

@@ -1,6 +1,8 @@
 """The task every model of a Compare, Consensus or Qualitative coder run is given: one
-instruction, how each row is sent (chosen columns as JSON, or a row template), and either output
-fields or a codebook (its codes become the only answers allowed)."""
+instruction (from the saved library or written here, with few-shot examples unless a codebook
+brings its own), how each row is sent (chosen columns as JSON, labelled with their question texts,
+or a row template), and either output fields or a codebook (its codes become the only answers
+allowed)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,12 @@ from typing import Any
 import streamlit as st
 
 from handai_engine import PlanError
-from handai_prompts import TemplateError, validate_template
+from handai_prompts import TemplateError, labelled_template, validate_template
 
 from .codebook_pick import ChosenCodebook, codebook_keys, codebook_pick
 from .columns import column_label
 from .data_source import Data
+from .instructions import examples_editor, instruction_library
 from .schema_editor import schema_editor
 from .state import follow_table_columns
 from .text import md
@@ -31,6 +34,7 @@ class Task:
     schema: dict[str, Any] | None
     problem: str | None  # what to fix before a run can start; None when ready
     codebook: ChosenCodebook | None = None
+    examples: tuple[dict[str, str], ...] = ()  # few-shot pairs, sent before each row as earlier turns
 
     @property
     def fields(self) -> int:
@@ -40,13 +44,14 @@ class Task:
         """The planners' task arguments: with a codebook, its instruction and schema, answers
         compared on the code, and the version recorded in the plan."""
         if self.codebook is None:
-            return {"instruction": self.instruction, "output_schema": self.schema}
+            return {"instruction": self.instruction, "output_schema": self.schema, "examples": self.examples}
         return self.codebook.plan_options(self.instruction.strip() or CODE_TASK)
 
 
 def task_keys(prefix: str) -> tuple[str, ...]:
     """The widget keys `task_form` draws, for `handai_ui.keep` / `kept`."""
-    own = tuple(f"{prefix}_{name}" for name in ("prompt", "mode", "template", "columns", "use_codebook"))
+    names = ("prompt", "mode", "template", "columns", "labelled", "use_codebook")
+    own = tuple(f"{prefix}_{name}" for name in names)
     return (*own, *codebook_keys(prefix))
 
 
@@ -65,9 +70,16 @@ def task_form(prefix: str, data: Data, *, placeholder: str, codebook: str = "opt
     ):
         chosen_book = codebook_pick(prefix)
     label = "Instruction (optional with a codebook)" if chosen_book else "Instruction"
+    instruction_library(prefix, f"{prefix}_prompt", f"{prefix}_examples")
     instruction = st.text_area(label, key=f"{prefix}_prompt", height=120, placeholder=placeholder)
+    examples: list[dict[str, str]] = []
+    if chosen_book is None:
+        with st.expander("Examples (optional): input → expected output", icon=":material/school:"):
+            st.caption("Sent before each row as earlier turns of the conversation, to every model.")
+            examples = examples_editor(f"{prefix}_examples", st.session_state.get(f"{prefix}_examples_rows", []))
     mode = st.segmented_control("Send each row as", MODES, default=MODES[0], key=f"{prefix}_mode")
     template: str | None = None
+    label_problem: str | None = None
     chosen = columns
     if mode == MODES[1]:
         template = st.text_area(
@@ -85,6 +97,7 @@ def task_form(prefix: str, data: Data, *, placeholder: str, codebook: str = "opt
             key=f"{prefix}_columns",
             format_func=lambda column: column_label(column, data.descriptions),
         )
+        template, label_problem = _labelled(prefix, chosen, data.descriptions)
     schema: dict[str, Any] | None = None
     schema_problem: str | None = None
     if chosen_book is not None:
@@ -105,12 +118,28 @@ def task_form(prefix: str, data: Data, *, placeholder: str, codebook: str = "opt
             )
             if schema_problem:
                 st.warning(md(schema_problem), icon=":material/warning:")
-    problem = _problem(
+    problem = label_problem or _problem(
         instruction or (CODE_TASK if chosen_book else ""), mode == MODES[1], template, chosen, columns, schema_problem
     )
     if codebook == "required" and chosen_book is None:
         problem = "Choose a codebook first."
-    return Task(instruction, [] if template else list(chosen), template or None, schema, problem, chosen_book)
+    columns_sent = [] if template else list(chosen)
+    return Task(instruction, columns_sent, template or None, schema, problem, chosen_book, tuple(examples))
+
+
+def _labelled(prefix: str, chosen: list[str], descriptions: dict[str, str]) -> tuple[str | None, str | None]:
+    """With question texts, the values may be sent labelled with them: the template that does so,
+    or what stops it."""
+    if not descriptions or not st.checkbox(
+        "Label the values sent with their question text",
+        key=f"{prefix}_labelled",
+        help="Each value is sent on its own line as “question text (column): value” instead of as JSON.",
+    ):
+        return None, None
+    try:
+        return labelled_template(chosen, descriptions), None
+    except TemplateError as exc:
+        return None, str(exc)
 
 
 def _problem(

@@ -8,7 +8,9 @@ from handai_prompts import GENERATE_TEMPLATES
 from providers import check_key_format
 
 choice = ui.frame()
-KEPT = ("gen_schema_mode", "gen_desc", "gen_rows", "gen_variation", "gen_send_mode")
+KEPT = ("gen_schema_mode", "gen_template", "gen_desc", "gen_rows", "gen_variation", "gen_send_mode")
+KEPT += tuple(f"gen_desc_{name}" for name in GENERATE_TEMPLATES)
+VARIABLE, VALUES = "variable", "values (comma-separated)"
 ui.keep(*KEPT)
 st.title("Generate", anchor=False)
 st.caption("Describe a dataset; Handai writes it one record at a time, checked against your schema.")
@@ -20,15 +22,17 @@ schema_mode = st.segmented_control(
 schema = None
 schema_problem = None
 description = ""
+template_name = None  # recorded on the run, so History can load the form back
 if schema_mode == "Template":
-    name = st.selectbox(
+    name = template_name = st.selectbox(
         "Template",
         list(GENERATE_TEMPLATES),
         format_func=lambda k: GENERATE_TEMPLATES[k].title,
         key="gen_template",
     )
     template = GENERATE_TEMPLATES[name]
-    description = st.text_area("Description", value=template.description, key=f"gen_desc_{name}", height=90)
+    st.session_state.setdefault(f"gen_desc_{name}", template.description)  # a loaded run's may differ
+    description = st.text_area("Description", key=f"gen_desc_{name}", height=90)
     schema = template.schema()
     st.dataframe(
         pd.DataFrame(template.fields, columns=["name", "type", "description"]),
@@ -65,20 +69,21 @@ variation = c[1].slider(
 )
 with st.expander("Variables that cycle per row (optional)", icon=":material/autorenew:"):
     st.caption("Each row gets the next value of each variable, e.g. topic ← billing, login, shipping.")
+    seeded = st.session_state.get("gen_vars_rows") or [{VARIABLE: "", VALUES: ""}]  # a loaded run's variables
     vars_df = st.data_editor(
-        pd.DataFrame({"variable": [""], "values (comma-separated)": [""]}, dtype="str"),
+        pd.DataFrame(seeded, columns=[VARIABLE, VALUES], dtype="str"),
         num_rows="dynamic",
         key="gen_vars",
         column_config={
-            "variable": st.column_config.TextColumn("variable", default=""),
-            "values (comma-separated)": st.column_config.TextColumn("values (comma-separated)", default=""),
+            VARIABLE: st.column_config.TextColumn(VARIABLE, default=""),
+            VALUES: st.column_config.TextColumn(VALUES, default=""),
         },
         width="stretch",
     )
 variables = {
-    str(r["variable"]).strip(): [v.strip() for v in str(r["values (comma-separated)"] or "").split(",") if v.strip()]
+    str(r[VARIABLE]).strip(): [v.strip() for v in str(r[VALUES] or "").split(",") if v.strip()]
     for r in vars_df.fillna("").to_dict(orient="records")
-    if str(r["variable"]).strip()
+    if str(r[VARIABLE]).strip()
 }
 
 st.subheader("2 · Generate", anchor=False)
@@ -123,6 +128,7 @@ if start:
             settings,
             conn,
             variables=variables,
+            template=template_name,
             session_id=ui.session_id(),
             name="Test run" if test else "",
             batch=batch and not test,  # a test run answers now, in real time

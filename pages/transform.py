@@ -8,10 +8,12 @@ from handai_prompts import (
     TemplateError,
     build_messages,
     estimate_tokens,
+    labelled_template,
     system_message,
     user_message,
     validate_template,
 )
+from handai_ui.row_select import selection_keys
 from providers import check_key_format
 
 choice = ui.frame()
@@ -28,10 +30,8 @@ KEPT = (
     "tf_test_rows",
     "tf_budget",
     "tf_no_cache",
-    "tf_rows_mode",
-    "tf_rows_n",
-    "tf_rows_seed",
     "tf_send_mode",
+    *selection_keys("tf"),  # which rows, and whether long cells are shortened
 )
 ui.keep(*KEPT)
 
@@ -85,7 +85,7 @@ if df is not None:
             help="Each value is sent on its own line as “question text (column): value” instead of as JSON.",
         ):
             try:
-                template = ui.labelled_template(chosen, descriptions)
+                template = labelled_template(chosen, descriptions)
             except TemplateError as exc:
                 label_problem = str(exc)
     with st.expander("Output fields (optional)", icon=":material/data_object:"):

@@ -3,7 +3,7 @@ model; the table shows each model's answer, whether they all agreed, then each c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from handai_db import Database, RowStatus, Run
@@ -31,6 +31,7 @@ def compare_plan(
     endpoints: dict[str, dict[str, Any]] | None = None,
     compare_on: Sequence[str] = (),
     codebook: dict[str, Any] | None = None,
+    examples: Sequence[Mapping[str, str]] = (),
 ) -> Plan:
     if not MIN_MODELS <= len(models) <= MAX_MODELS:
         raise PlanError(f"Compare takes {MIN_MODELS} to {MAX_MODELS} models; {len(models)} chosen.")
@@ -44,6 +45,7 @@ def compare_plan(
         output_schema=output_schema,
         json_mode=json_mode,
         compare_on=tuple(compare_on),
+        examples=tuple(dict(e) for e in examples),
     )
     return Plan("compare", tuple(arms), (step,), codebook=codebook)
 

@@ -6,7 +6,7 @@ the judge's reason and how the answer was reached."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -44,9 +44,11 @@ def consensus_plan(
     endpoints: dict[str, dict[str, Any]] | None = None,
     compare_on: Sequence[str] = (),
     codebook: dict[str, Any] | None = None,
+    examples: Sequence[Mapping[str, str]] = (),
 ) -> Plan:
     """Coders are several models, or one model asked `samples` times (temperature > 0). With
-    `compare_on` (a codebook's code field) coders agree when those fields match."""
+    `compare_on` (a codebook's code field) coders agree when those fields match. `examples` are
+    the coders' few-shot pairs; the judge, whose answer carries a reason, is not given them."""
     count = len(coders) * samples
     if not MIN_CODERS <= count <= MAX_CODERS:
         raise PlanError(f"Consensus takes {MIN_CODERS} to {MAX_CODERS} coders (models x samples); {count} chosen.")
@@ -61,6 +63,7 @@ def consensus_plan(
             output_schema=output_schema,
             json_mode=json_mode,
             compare_on=tuple(compare_on),
+            examples=tuple(dict(e) for e in examples),
         )
     ]
     if judge is not None:

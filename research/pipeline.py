@@ -6,8 +6,12 @@ be saved, loaded, exported and run by `handai_cli.py pipeline SPEC.json FILE`:
                 "columns": ["text"], "fields": [{"name": "relevant", "type": "boolean"}]},
                {"name": "code", "model": "openai:gpt-4o", "instruction": "…",
                 "template": "Text: {text}", "run_if": "relevant.relevant == True",
-                "fields": [{"name": "code", "type": "category", "labels": "praise, complaint"}]}],
+                "fields": [{"name": "code", "type": "category", "labels": "praise, complaint"}],
+                "examples": [{"input": "Text: fast and kind", "output": "{\\"code\\": \\"praise\\"}"}]}],
      "temperature": null, "max_tokens": null}
+
+A step's `examples` are few-shot pairs (the input as the row is sent, the expected output), sent
+before each row as earlier turns of the conversation.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from handai_prompts import TemplateError, make_schema
 from .arms import ModelSpecError, arm_names, make_arms, parse_model
 from .tables import WideTable
 
-STEP_KEYS = {"name", "model", "instruction", "columns", "template", "fields", "run_if", "json_mode"}
+STEP_KEYS = {"name", "model", "instruction", "columns", "template", "fields", "run_if", "json_mode", "examples"}
 
 
 def pipeline_plan(spec: Mapping[str, Any], *, endpoints: dict[str, dict[str, Any]] | None = None) -> Plan:
@@ -71,6 +75,7 @@ def pipeline_plan(spec: Mapping[str, Any], *, endpoints: dict[str, dict[str, Any
                 output_schema=schema if schema and schema["fields"] else None,
                 json_mode=bool(raw.get("json_mode")),
                 run_if=(raw.get("run_if") or "").strip() or None,
+                examples=_examples(raw.get("examples"), name),
             )
         )
     return Plan("pipeline", tuple(arms), tuple(steps))
@@ -102,6 +107,8 @@ def spec_of(plan: Plan) -> dict[str, Any]:
             entry["json_mode"] = True
         if step.run_if:
             entry["run_if"] = step.run_if
+        if step.examples:
+            entry["examples"] = [dict(e) for e in step.examples]
         steps.append(entry)
     return {"steps": steps, "temperature": first.temperature, "max_tokens": first.max_tokens}
 
@@ -135,6 +142,21 @@ def flow_dot(plan: Plan) -> str:
 
 def pipeline_table(plan: Plan, input_columns: Sequence[str]) -> WideTable:
     return WideTable(plan, list(input_columns))
+
+
+def _examples(raw: Any, step: str) -> tuple[dict[str, str], ...]:
+    """A step's few-shot pairs, each {"input", "output"} as text; anything else says what to fix."""
+    if not raw:
+        return ()
+    if not isinstance(raw, list) or not all(
+        isinstance(e, Mapping)
+        and set(e) <= {"input", "output"}
+        and isinstance(e.get("input", ""), str)
+        and isinstance(e.get("output", ""), str)
+        for e in raw
+    ):
+        raise PlanError(f'Step \'{step}\': "examples" is a list of {{"input": "…", "output": "…"}} pairs of text.')
+    return tuple({"input": e.get("input", ""), "output": e.get("output", "")} for e in raw)
 
 
 def _dot(text: str) -> str:

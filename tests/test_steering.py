@@ -3,6 +3,7 @@ before it is resumed or re-run, saved instructions, whole-run time, and what the
 
 from __future__ import annotations
 
+import json
 import time
 
 import pandas as pd
@@ -229,3 +230,105 @@ def test_finished_times_hold_only_what_the_charts_need(engine, db, llm):
     assert list(times.columns) == ["time", "status", "latency_ms", "error"]
     assert sorted(times["status"]) == ["failed", "succeeded", "succeeded"]
     assert list(times.loc[times["status"] == "failed", "error"]) == ["bad_request"]
+
+
+# -- pre-flight of a run of several models or steps ---------------------------------------------
+def test_preflight_of_a_plan_checks_each_step_and_model_against_its_own_window():
+    from handai_engine.preflight import preflight_plan, truncate_plan_rows
+    from research.compare import compare_plan
+    from research.pipeline import pipeline_plan
+
+    df = pd.DataFrame({"id": ["1", "2", "3"], "text": ["short", "word " * 30_000, "word " * 120_000]})
+    plan = compare_plan([("custom", "fake-small"), ("openai", "gpt-4o-mini")], instruction="Classify.")
+    check = preflight_plan(df, plan)
+    assert check.window == 128_000 and check.over == [2] and check.where == "model 'gpt-4o-mini'"
+    smaller = compare_plan([("groq", "mistral-saba"), ("openai", "gpt-4o")], instruction="Classify.")
+    check = preflight_plan(df, smaller)  # a 32,768-token model is the tightest: rows 2 and 3 fail there
+    assert check.window == 32_768 and check.over == [1, 2] and check.largest > check.limit
+    assert check.where == "model 'mistral-saba'"
+    fixed = truncate_plan_rows(df, smaller)
+    assert preflight_plan(fixed, smaller).fits and fixed["text"][0] == "short" and df["text"][1] == "word " * 30_000
+    # A later step that sends only the id fits; the first step, sending the text, does not.
+    spec = {
+        "steps": [
+            {"name": "a", "model": "openai:gpt-4o", "instruction": "x", "columns": ["text"]},
+            {"name": "b", "model": "groq:mistral-saba", "instruction": "y", "template": "{id}: {a}"},
+        ]
+    }
+    check = preflight_plan(df, pipeline_plan(spec))
+    assert check.over == [2] and check.where == "step 'a', model 'gpt-4o'"
+    unknown = preflight_plan(df, compare_plan([("custom", "a"), ("custom", "b")], instruction="x"))
+    assert unknown.window is None and unknown.fits
+
+
+def test_a_plans_examples_and_reply_room_count_against_the_window():
+    from handai_engine.preflight import preflight_plan
+    from research.compare import compare_plan
+
+    df = pd.DataFrame({"text": ["word " * 25_600]})  # about 32,000 tokens of a 32,768-token window
+    bare = compare_plan([("groq", "mistral-saba"), ("custom", "x")], instruction="Classify.", max_tokens=100)
+    assert preflight_plan(df, bare).fits
+    shots = [{"input": "word " * 1_000, "output": "ok"}] * 2
+    with_shots = compare_plan(
+        [("groq", "mistral-saba"), ("custom", "x")], instruction="Classify.", max_tokens=100, examples=shots
+    )
+    assert preflight_plan(df, with_shots).over == [0]
+    default_reply_room = compare_plan([("groq", "mistral-saba"), ("custom", "x")], instruction="Classify.")
+    assert not preflight_plan(df, default_reply_room).fits
+
+
+# -- few-shot examples in the planners ------------------------------------------------------------
+def test_planners_put_examples_on_the_steps_that_answer_the_task():
+    from research.consensus import consensus_plan
+    from research.pipeline import pipeline_plan, spec_of
+
+    pair = [{"input": "great film", "output": "positive"}]
+    plan = consensus_plan([("custom", "a"), ("custom", "b")], instruction="x", judge=("custom", "j"), examples=pair)
+    assert [s.examples for s in plan.steps] == [tuple(pair), ()]  # the judge answers another question
+    spec = {"steps": [{"name": "s", "model": "custom:m", "instruction": "x", "examples": pair}]}
+    assert pipeline_plan(spec).steps[0].examples == tuple(pair)
+    assert spec_of(pipeline_plan(spec))["steps"][0]["examples"] == pair
+    from handai_engine import PlanError
+
+    with pytest.raises(PlanError, match="pairs of text"):
+        pipeline_plan({"steps": [{**spec["steps"][0], "examples": [{"input": 1}]}]})
+
+
+def test_a_compare_run_sends_its_examples_to_every_model(engine, db, llm):
+    from research.compare import compare_plan
+
+    pair = [{"input": "great film", "output": "positive"}]
+    plan = compare_plan([("custom", "fake-small"), ("custom", "fake-alt")], instruction="Mood.", examples=pair)
+    conn = custom(llm)
+    run_id = engine.create_plan_run(pd.DataFrame({"t": ["a", "b"]}), plan, {"custom": conn}, RunSettings("custom", ""))
+    engine.start(run_id, {"custom": conn})
+    engine.wait(run_id, 30)
+    assert db.run_counts(run_id).succeeded == 4
+    # The fake server logs the last user turn: the row, not the example's input.
+    assert sorted((r.model, r.user) for r in llm.requests()) == sorted(
+        (m, json.dumps({"t": t})) for m in ("fake-small", "fake-alt") for t in "ab"
+    )
+    assert db.get_run(run_id).plan["steps"][0]["examples"] == pair
+
+
+def test_values_labelled_with_their_question_come_from_the_prompt_rules():
+    from handai_prompts import labelled_template, render_template
+
+    template = labelled_template(["Q7"], {"Q7": "How satisfied are you?"})
+    assert render_template(template, {"Q7": "Very"}) == "How satisfied are you? (Q7): Very"
+
+
+# -- editing a run of several models ------------------------------------------------------------
+def test_only_the_arms_that_change_are_sent_to_the_engine():
+    from handai_ui.run_edit import arm_changes
+
+    arms = [
+        {"name": "a", "provider": "custom", "model": "a", "endpoint": {"base_url": "http://x/v1"}},
+        {"name": "b", "provider": "custom", "model": "b", "endpoint": {"base_url": "http://x/v1"}},
+        {"name": "c", "provider": "openai", "model": "c", "endpoint": {}},
+    ]
+    assert arm_changes(arms, {"a": "a", "b": "b", "c": "c"}, {"custom": "http://x/v1"}) == {}
+    assert arm_changes(arms, {"a": "a", "b": "b2", "c": "c"}, {"custom": "http://y/v1"}) == {
+        "a": {"base_url": "http://y/v1"},
+        "b": {"model": "b2", "base_url": "http://y/v1"},
+    }
