@@ -13,6 +13,8 @@
     python handai_cli.py compare reviews.csv --codebook "Reasons@2" --model openai:gpt-4o-mini \
         --model anthropic:claude-3-5-haiku-latest --output out.csv
     python handai_cli.py pipeline spec.json reviews.csv --output out.csv
+    python handai_cli.py transform survey.csv --prompt "Code it" --where-contains Q7=price --sample 200 \
+        --seed 7 --skip-rows 2 --truncate --provider openai --model gpt-4o-mini --output sample.csv
     python handai_cli.py runs list | runs resume RUN_ID | runs retry-failed RUN_ID | runs export RUN_ID -o OUT
     python handai_cli.py codebooks list | codebooks import reasons.qdc --name Reasons \\
         | codebooks export Reasons@2 --output reasons.qdc

@@ -10,7 +10,8 @@ from typing import Any
 from research.stats import reliability
 from research.stats.writers import report_text
 
-from .common import CliError, read_input
+from .common import CliError
+from .reading import add_table_options, read_input
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -66,5 +67,4 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for alpha's CI")
     a.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     a.add_argument("--json", action="store_true", help="print one JSON object")
-    a.add_argument("--sheet", help="worksheet name for Excel files")
-    a.add_argument("--encoding", help="text encoding (default: detected)")
+    add_table_options(a)

@@ -1,5 +1,5 @@
-"""What every command shares: the user-error type, connections, run settings, reading the input
-(a table, or documents made into rows), the progress line, following a run to its end and writing its results."""
+"""What every command shares: the user-error type, connections, run settings, the session, the
+progress line, following a run to its end and writing its results (reading the input: `reading`)."""
 
 from __future__ import annotations
 
@@ -12,19 +12,8 @@ from typing import Any
 
 from handai_db import Database, Run, RunStatus
 from handai_engine import Engine, Plan, Progress, RunSettings
-from handai_io import (
-    DOCUMENT_EXTENSIONS,
-    MAX_UPLOAD_BYTES,
-    SPLITS,
-    WRITE_SUFFIXES,
-    LoadedTable,
-    ReadOptions,
-    read_documents,
-    read_table,
-    write_frames,
-)
-from handai_io.documents import DEFAULT_MAX_CHARS, manifest, read_document_folder
-from providers import PROVIDERS, Connection, check_key_format, resolve_endpoint, resolve_key
+from handai_io import WRITE_SUFFIXES, write_counted
+from providers import PROVIDERS, Connection, check_connection, check_key_format, resolve_endpoint, resolve_key
 from research.tools import table_for
 
 OUTPUT_SUFFIXES = tuple(WRITE_SUFFIXES)
@@ -36,7 +25,9 @@ class CliError(Exception):
 
 
 def connection(args: argparse.Namespace, stored: dict[str, Any] | None = None) -> Connection:
-    """The connection from the flags, or from a run's record (resume, retry) with flags winning."""
+    """The connection from the flags, or from a run's record (resume, retry) with flags winning;
+    checked as the engine checks it before a run is written (a key, an endpoint), so a run that
+    could not start is refused before anything is written."""
     stored = stored or {}
     provider = getattr(args, "provider", None) or stored.get("provider")
     if provider not in PROVIDERS:
@@ -52,6 +43,7 @@ def connection(args: argparse.Namespace, stored: dict[str, Any] | None = None) -
     check = check_key_format(provider, key)
     if check.level == "error" and PROVIDERS[provider].needs_key:
         raise CliError(f"{check.message} Set {PROVIDERS[provider].key_env} in the environment.")
+    check_connection(conn)
     if check.level == "warning":
         print(f"warning: {check.message}", file=sys.stderr)
     return conn
@@ -64,6 +56,22 @@ def check_output(path: str) -> Path:
     if not out.parent.exists():
         raise CliError(f"The folder {out.parent} does not exist.")
     return out
+
+
+def refuse_budget_with_batch(args: argparse.Namespace, batch: bool | None = None) -> None:
+    """A budget cap pauses a run before its next call; a batch is submitted whole, so nothing is
+    left to pause. Refused before anything is read or written."""
+    batch = getattr(args, "batch", False) if batch is None else batch
+    if batch and getattr(args, "budget", None) is not None:
+        raise CliError(
+            "A budget cap cannot pause a batch: every request is submitted to the provider at once and "
+            "billed as it completes; remove --budget or drop --batch."
+        )
+
+
+def new_session(db: Database, title: str = "Command line") -> int:
+    """The session a command's run is filed under, created only once the run is sure to start."""
+    return db.create_session(f"{title} {time.strftime('%Y-%m-%d %H:%M')}")
 
 
 def settings(args: argparse.Namespace, **extra: Any) -> RunSettings:
@@ -82,87 +90,6 @@ def settings(args: argparse.Namespace, **extra: Any) -> RunSettings:
         budget_usd=args.budget,
         **extra,
     )
-
-
-def read_input(args: argparse.Namespace) -> tuple[Path, bytes, LoadedTable]:
-    """The input as rows, with the bytes its input hash is taken of. A table file reads as before
-    (the file's bytes). A document, a ZIP of documents or a folder of them becomes document rows
-    (``--split``, ``--max-chars``; the hash is of each file's name and hash, as the app takes it);
-    a file that cannot be read is one line on stderr and the rest load. A lone .txt is a table
-    unless --split or --max-chars says it is a document."""
-    path = Path(args.input)
-    split, max_chars = getattr(args, "split", None), getattr(args, "max_chars", None)
-    if path.is_dir():
-        return path, *_documents(args, path, split, max_chars)
-    if not path.is_file():
-        raise CliError(f"No such file or folder: {path}")
-    suffix = path.suffix.lower().lstrip(".")
-    as_document = split is not None or max_chars is not None
-    if suffix in DOCUMENT_EXTENSIONS and (suffix != "txt" or as_document):
-        return path, *_documents(args, path, split, max_chars)
-    if as_document:
-        raise CliError(f"--split and --max-chars read documents; {path.name} is read as a table.")
-    data = path.read_bytes()
-    table = read_table(data, path.name, ReadOptions(sheet=args.sheet, encoding=args.encoding))
-    if suffix == "txt":
-        print(f"note: {path.name} read as a table; add --split to read it as a document.", file=sys.stderr)
-    return path, data, table
-
-
-def _documents(
-    args: argparse.Namespace, path: Path, split: str | None, max_chars: int | None
-) -> tuple[bytes, LoadedTable]:
-    """Document rows from a file, a ZIP or a folder; each file that cannot be read is one
-    "skipped:" line, and nothing readable at all is a user error (exit 2)."""
-    if getattr(args, "sheet", None) or getattr(args, "encoding", None):
-        raise CliError("--sheet and --encoding read tables; documents are read with their encoding detected.")
-    if max_chars is not None and max_chars < 100:
-        raise CliError("--max-chars must be at least 100.")
-    options = {"split": split or "document", "max_chars": DEFAULT_MAX_CHARS if max_chars is None else max_chars}
-    many = path.is_dir() or path.suffix.lower() == ".zip"
-    if path.is_dir():
-        result, files = read_document_folder(path, **options)
-    elif path.stat().st_size > MAX_UPLOAD_BYTES:
-        raise CliError(f"{path.name} is larger than {MAX_UPLOAD_BYTES / 2**20:,.0f} MB. Split it.")
-    else:
-        files = [(path.name, path.read_bytes())]
-        result = read_documents(files, **options)
-    if not many and result.errors:
-        raise CliError(result.errors[0].message)
-    for problem in result.errors:
-        print(f"skipped: {problem.message}", file=sys.stderr)
-    for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
-    if result.df.empty:
-        failed = len(result.errors)
-        said = f"{failed} file{'s' if failed != 1 else ''} could not be read" if failed else "it holds no files"
-        raise CliError(f"No readable document in {path.name} ({said}).")
-    return manifest(files), LoadedTable(result.df, None, None, [], None, 0, result.notes, path.name)
-
-
-def add_input_options(p: argparse.ArgumentParser) -> None:
-    """How the input is read: a table's sheet and encoding; documents' split and longest row."""
-    p.add_argument("--sheet", help="worksheet name for Excel files")
-    p.add_argument("--encoding", help="text encoding of a table (default: detected)")
-    p.add_argument(
-        "--split",
-        choices=SPLITS,
-        help="documents: one row per document (the default), paragraph, page (PDF) or speaker turn ('Name:' lines); "
-        "with a .txt file, read it as a document, not a table",
-    )
-    p.add_argument(
-        "--max-chars",
-        type=int,
-        metavar="N",
-        help=f"documents: a segment longer than N characters becomes several rows, cut at paragraph, then "
-        f"sentence boundaries (default: {DEFAULT_MAX_CHARS:,})",
-    )
-
-
-INPUT_HELP = (
-    "a table (CSV, TSV, TXT, Excel, JSON, JSONL, Parquet), or documents: a PDF, DOCX, TXT, Markdown or HTML file, "
-    "a ZIP of them, or a folder of them"
-)
 
 
 def _short(n: int) -> str:
@@ -221,11 +148,23 @@ def write(db: Database, run_id: int, output: Path, guard: bool) -> None:
     A run of several models is streamed from the ledger in chunks of rows."""
     run = db.get_run(run_id)
     frames = table_for(run).frames(db, run) if run is not None and run.plan else [db.results_frame(run_id)]
-    changed = write_frames(frames, output, guard=guard)
+    written = write_counted(frames, output, guard=guard)
+    guard_note(written.guarded, output.name)
+    if written.xlsx_changed:
+        n = written.xlsx_changed
+        print(
+            f"note: {n:,} {'cells hold' if n != 1 else 'cell holds'} control characters XLSX cannot store; removed in "
+            f"{output.name} only (CSV, JSON, JSONL and Parquet keep them).",
+            file=sys.stderr,
+        )
+
+
+def guard_note(changed: int, where: str) -> None:
+    """Say on stderr how many cells the CSV formula guard changed in `where` (nothing when none)."""
     if changed:
         print(
             f"note: {changed:,} cell{'s' if changed != 1 else ''} starting with = + - or @ got a leading ' in "
-            f"{output.name} so spreadsheets do not run them as formulas; --no-csv-formula-guard keeps every "
+            f"{where} so spreadsheets do not run them as formulas; --no-csv-formula-guard keeps every "
             "cell exactly (XLSX, JSON, JSONL and Parquet always do).",
             file=sys.stderr,
         )

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from handai_db import Database
 from handai_engine import Engine, Plan
+from handai_engine.batch import check_batchable
 from handai_io import content_hash
 from handai_prompts import make_schema
 from providers import Connection
@@ -23,16 +23,18 @@ from research.pipeline import load_spec, pipeline_plan
 from .batch import add_batch_options, submitted
 from .codebooks import add_codebook_options, load_codebook, usable
 from .common import (
-    INPUT_HELP,
     CliError,
     add_guard_option,
-    add_input_options,
     check_output,
     connection,
     finish,
-    read_input,
+    new_session,
+    refuse_budget_with_batch,
     settings,
 )
+from .preflight import add_truncate_option, check_plan_rows
+from .reading import INPUT_HELP, add_input_options, read_input
+from .rows import add_row_options, choose_rows
 
 
 def _models(specs: Sequence[str]) -> list[tuple[str, str]]:
@@ -67,25 +69,39 @@ def _schema(args: argparse.Namespace) -> dict[str, Any] | None:
     return make_schema(fields) if fields else None
 
 
+def _first_checks(args: argparse.Namespace) -> None:
+    """What can be refused before the input is read: the output's name, a budget with --batch."""
+    check_output(args.output)
+    refuse_budget_with_batch(args)
+
+
 def _run_plan(args: argparse.Namespace, db: Database, engine: Engine, plan: Plan, conns: dict[str, Connection]) -> int:
+    """Check all the engine checks (the plan against the columns, the batch mode, the settings)
+    and choose the rows before anything is written; then the session, the run, the start."""
     output = check_output(args.output)
     path, data, table = args.loaded
-    df = table.df if args.limit is None else table.df.head(args.limit)
-    session_id = db.create_session(f"Command line {time.strftime('%Y-%m-%d %H:%M')}")
+    df, selection = choose_rows(args, table.df)
+    plan.validate([str(c) for c in df.columns])
+    if args.batch:
+        check_batchable(plan)
+    run_settings = settings(args)
+    df = check_plan_rows(df, plan, args.truncate)
     run_id = engine.create_plan_run(
         df,
         plan,
         conns,
-        settings(args),
+        run_settings,
         input_name=path.name,
         input_hash=content_hash(data),
-        session_id=session_id,
+        session_id=new_session(db),
+        selection=selection,
         batch=args.batch,
     )
     rows = len(df)
     del df, table, data, args.loaded  # the ledger holds the rows now: the run never keeps the file in memory
     models = ", ".join(a.label + (f" x{a.samples}" if a.samples > 1 else "") for a in plan.arms)
-    print(f"run {run_id}: {rows} rows x {len(plan.cells())} calls each ({models}) from {path.name}")
+    chosen = f" ({selection})" if selection else ""
+    print(f"run {run_id}: {rows} rows x {len(plan.cells())} calls each ({models}) from {path.name}{chosen}")
     engine.start(run_id, conns)
     if args.batch and (code := submitted(engine, run_id, wait=not args.no_wait)) is not None:
         return code
@@ -151,6 +167,7 @@ def _instruction(args: argparse.Namespace, db: Database) -> dict[str, Any]:
 
 
 def cmd_compare(args: argparse.Namespace, db: Database, engine: Engine) -> int:
+    _first_checks(args)
     instruction = _instruction(args, db)
     models = _models(args.model)
     conns = _plan_connections(args, [p for p, _ in models])
@@ -160,6 +177,7 @@ def cmd_compare(args: argparse.Namespace, db: Database, engine: Engine) -> int:
 
 
 def cmd_consensus(args: argparse.Namespace, db: Database, engine: Engine) -> int:
+    _first_checks(args)
     instruction = _instruction(args, db)
     models = _models(args.model)
     judge = _models([args.judge])[0] if args.judge else None
@@ -176,6 +194,7 @@ def cmd_consensus(args: argparse.Namespace, db: Database, engine: Engine) -> int
 
 
 def cmd_code(args: argparse.Namespace, db: Database, engine: Engine) -> int:
+    _first_checks(args)
     codebook, ref = load_codebook(args.codebook, db)
     models = _models(args.model)
     conns = _plan_connections(args, [p for p, _ in models])
@@ -198,6 +217,7 @@ def cmd_code(args: argparse.Namespace, db: Database, engine: Engine) -> int:
 
 
 def cmd_pipeline(args: argparse.Namespace, db: Database, engine: Engine) -> int:
+    _first_checks(args)
     spec_path = Path(args.spec)
     if not spec_path.is_file():
         raise CliError(f"No such file: {spec_path}")
@@ -248,7 +268,8 @@ def _add_multi_options(p: argparse.ArgumentParser, *, prompt: bool) -> None:
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     p.add_argument("--budget", type=float, help="pause the run before its cost passes this many USD")
     p.add_argument("--no-cache", action="store_true", help="call the models even for replies already paid for")
-    p.add_argument("--limit", type=int, help="only the first N rows (a test run)")
+    add_row_options(p)
+    add_truncate_option(p)
     add_input_options(p)
     p.add_argument("--output", "-o", required=True, help="OUT.csv, .xlsx, .json, .jsonl or .parquet")
     add_guard_option(p)

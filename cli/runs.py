@@ -4,13 +4,15 @@ table or a methods bundle); repeat a run from its bundle."""
 from __future__ import annotations
 
 import argparse
-import time
+import json
 from pathlib import Path
 from typing import Any
 
 from handai_db import Database, Run, RunFilter
 from handai_engine import Engine, Plan
+from handai_engine.batch import is_batch
 from handai_io import content_hash
+from handai_io.bundle import unzip_bundle
 from providers import Connection
 from research.methods import PROVENANCE, RESULTS, ROWS, methods_bundle
 from research.rerun import (
@@ -27,7 +29,20 @@ from research.rerun import (
 )
 
 from .batch import batch_column
-from .common import FROM_CLI, CliError, add_guard_option, check_output, connection, finish, read_input, rows, write
+from .common import (
+    FROM_CLI,
+    CliError,
+    add_guard_option,
+    check_output,
+    connection,
+    finish,
+    guard_note,
+    new_session,
+    refuse_budget_with_batch,
+    rows,
+    write,
+)
+from .reading import add_table_options, read_input
 
 
 def cmd_runs(args: argparse.Namespace, db: Database, engine: Engine) -> int:
@@ -64,10 +79,13 @@ def cmd_runs(args: argparse.Namespace, db: Database, engine: Engine) -> int:
             print(f"Wrote {rows(run)} rows to {output}")
         if args.bundle:
             bundle = _bundle_path(args.bundle)
-            bundle.write_bytes(methods_bundle(db, run.id, guard=args.csv_formula_guard))
+            data = methods_bundle(db, run.id, guard=args.csv_formula_guard)
+            bundle.write_bytes(data)
+            guard_note(_guarded_cells(data), f"{RESULTS} of {bundle.name}")
             print(f"Wrote the methods bundle ({RESULTS}, {ROWS}, {PROVENANCE}, METHODS.md) to {bundle}")
         return 0
     output = check_output(args.output) if args.output else None
+    refuse_budget_with_batch(args, is_batch(run) if args.batch is None else args.batch)
     changes = {
         key: value
         for key, value in (
@@ -95,6 +113,12 @@ def cmd_runs(args: argparse.Namespace, db: Database, engine: Engine) -> int:
     where = conn.effective_base_url() if isinstance(conn, Connection) else ", ".join(conn)
     print(f"run {run.id}: {args.runs_command} with {run.provider} / {run.model} at {where}")
     return finish(db, engine, run.id, output, args.csv_formula_guard)
+
+
+def _guarded_cells(bundle: bytes) -> int:
+    """The cells the formula guard changed in a bundle's results table, as its provenance records."""
+    provenance = json.loads(unzip_bundle(bundle)[PROVENANCE])
+    return int(provenance.get("results_file", {}).get("guarded_cells") or 0)
 
 
 def _run_connections(run: Run) -> Connection | dict[str, Connection]:
@@ -150,9 +174,8 @@ def _rerun(args: argparse.Namespace, db: Database, engine: Engine) -> int:
         repeat = plan_repeat(bundle, table, name=name, digest=digest, use_cache=args.cache)
     except CannotRepeat as exc:
         raise CliError(str(exc)) from exc
-    session_id = db.create_session(f"Repeat of run {bundle.run_id} {time.strftime('%Y-%m-%d %H:%M')}")
     conns = _repeat_connections(repeat)
-    run_id = create_repeat(engine, repeat, conns, session_id=session_id)
+    run_id = create_repeat(engine, repeat, conns, session_id=new_session(db, f"Repeat of run {bundle.run_id}"))
     changed = recorded_differences(db, bundle, run_id, repeat)
     cache = "reply cache on" if args.cache else "reply cache off: every row is sent again"
     print(f"run {run_id}: repeating run {bundle.run_id} on {len(repeat.rows)} rows from {repeat.input_name} ({cache})")
@@ -204,6 +227,5 @@ def add_parser(sub: Any) -> None:
     rb.add_argument("--input", help="run on this file instead of the bundle's own rows")
     rb.add_argument("--output", "-o")
     rb.add_argument("--cache", action="store_true", help="reuse replies already paid for (default: send every row)")
-    rb.add_argument("--sheet", help="worksheet name for Excel files")
-    rb.add_argument("--encoding", help="text encoding (default: detected)")
+    add_table_options(rb)
     add_guard_option(rb)

@@ -3,56 +3,77 @@
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 from handai_db import Database
-from handai_engine import Engine
+from handai_engine import Engine, RunSettings
+from handai_engine.batch import check_providers
 from handai_io import content_hash
-from handai_prompts import GENERATE_TEMPLATES, make_schema
+from handai_prompts import GENERATE_TEMPLATES, make_schema, validate_template
 from providers import PROVIDERS
 
 from .batch import add_batch_options, submitted
 from .common import (
-    INPUT_HELP,
     CliError,
     add_guard_option,
-    add_input_options,
     check_output,
     connection,
     finish,
-    read_input,
+    new_session,
+    refuse_budget_with_batch,
     settings,
 )
+from .preflight import add_truncate_option, check_transform_rows
+from .reading import INPUT_HELP, add_input_options, read_input
+from .rows import add_row_options, choose_rows
 
 
 def cmd_transform(args: argparse.Namespace, db: Database, engine: Engine) -> int:
+    """Everything that could stop the run is checked before anything is written: the connection,
+    the mode, the rows chosen, the columns and template; then the session, the run, the start."""
     output = check_output(args.output)
+    refuse_budget_with_batch(args)
     conn = connection(args)
+    if args.batch:
+        check_providers([conn.provider])
     path, data, table = read_input(args)
+    df, selection = choose_rows(args, table.df)
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else []
     run_settings = settings(args, system_prompt=args.prompt, columns=columns, row_template=args.template)
-    session_id = db.create_session(f"Command line {time.strftime('%Y-%m-%d %H:%M')}")
+    _check_columns(run_settings, [str(c) for c in df.columns])
+    df = check_transform_rows(df, run_settings, args.truncate)
     run_id = engine.create_transform_run(
-        table.df,
+        df,
         run_settings,
         conn,
         input_name=path.name,
         input_hash=content_hash(data),
-        session_id=session_id,
-        limit_rows=args.limit,
+        session_id=new_session(db),
+        selection=selection,
         batch=args.batch,
     )
-    print(f"run {run_id}: {min(len(table.df), args.limit or len(table.df))} rows from {path.name}")
+    print(f"run {run_id}: {len(df)} rows from {path.name}" + (f" ({selection})" if selection else ""))
     engine.start(run_id, conn)
     if args.batch and (code := submitted(engine, run_id, wait=not args.no_wait)) is not None:
         return code
     return finish(db, engine, run_id, output, args.csv_formula_guard)
 
 
+def _check_columns(run_settings: RunSettings, columns: list[str]) -> None:
+    """What the engine checks of the columns and template, before the session is written."""
+    if run_settings.row_template:
+        validate_template(run_settings.row_template, columns)
+    missing = [c for c in run_settings.columns if c not in columns]
+    if missing:
+        raise CliError(f"--columns: no column named {', '.join(missing)}. Columns: {', '.join(columns[:40])}.")
+
+
 def cmd_generate(args: argparse.Namespace, db: Database, engine: Engine) -> int:
     output = check_output(args.output)
+    refuse_budget_with_batch(args)
     conn = connection(args)
+    if args.batch:
+        check_providers([conn.provider])
     if args.rows < 1:
         raise CliError("--rows must be at least 1.")
     if args.template:
@@ -72,9 +93,8 @@ def cmd_generate(args: argparse.Namespace, db: Database, engine: Engine) -> int:
         name, _, values = spec.partition("=")
         variables[name.strip()] = [v.strip() for v in values.split("|")]
     run_settings = settings(args, output_schema=schema)
-    session_id = db.create_session(f"Command line {time.strftime('%Y-%m-%d %H:%M')}")
     run_id = engine.create_generate_run(
-        description, args.rows, run_settings, conn, variables=variables, session_id=session_id, batch=args.batch
+        description, args.rows, run_settings, conn, variables=variables, session_id=new_session(db), batch=args.batch
     )
     print(f"run {run_id}: generating {args.rows} rows")
     engine.start(run_id, conn)
@@ -108,7 +128,8 @@ def add_parsers(sub: Any) -> None:
     t.add_argument("--prompt", required=True, help="the instruction (system prompt)")
     t.add_argument("--columns", help="comma-separated columns to send (default: all)")
     t.add_argument("--template", help="user message template with {column} placeholders")
-    t.add_argument("--limit", type=int, help="only the first N rows (a test run)")
+    add_row_options(t)
+    add_truncate_option(t)
     add_input_options(t)
     add_run_options(t)
     g = sub.add_parser("generate", help="generate a synthetic dataset")

@@ -12,6 +12,7 @@ import threading
 import pandas as pd
 import pytest
 
+from handai_db import Database
 from tests.helpers import PYTHON, ROOT, cli_env, run_cli
 
 
@@ -158,6 +159,11 @@ def test_missing_key_is_one_line(src, tmp_path):
     )
     assert done.returncode == 2
     assert "OPENAI_API_KEY" in done.stderr and "Traceback" not in done.stderr
+    db = Database(f"sqlite:///{tmp_path / 'd' / 'handai.db'}")
+    try:  # refused before anything was written: no run left queued, no empty session
+        assert db.list_runs() == [] and db.list_sessions() == []
+    finally:
+        db.close()
 
 
 def test_dead_endpoint_is_one_clear_reason(env, src, tmp_path):

@@ -116,7 +116,8 @@ def test_a_txt_is_a_table_unless_split_says_it_is_a_document(run_cli, tmp_path):
     [
         ("one.pdf", BROKEN, [], "error: 'one.pdf' is not a readable PDF"),
         ("t.csv", b"id,text\n1,a\n", ["--split", "turn"], "--split and --max-chars read documents; t.csv is"),
-        ("a.docx", DOCX, ["--encoding", "cp1252"], "--sheet and --encoding read tables"),
+        ("a.docx", DOCX, ["--encoding", "cp1252"], "--encoding reads tables; documents are read"),
+        ("a.docx", DOCX, ["--skip-rows", "2", "--delimiter", ";"], "--delimiter, --skip-rows read tables"),
         ("a.docx", DOCX, ["--max-chars", "50"], "--max-chars must be at least 100."),
         ("missing", None, [], "No such file or folder:"),
     ],
