@@ -49,9 +49,10 @@ def adjudication_card(
     if "consensus" in item.reasons:
         st.caption(md(item.reasons["consensus"]))
     if item.settled is not None:
-        st.caption(md(f"Settled as **{_shown(item.settled)}**; settling again replaces the decision."))
+        st.caption(f"Settled as **{md(_shown(item.settled))}**; settling again replaces the decision.")
     options = [_shown(v) for v in item.options]
-    pick = st.radio("Decision", [*options, OTHER], key=f"{prefix}_pick_{run_id}_{item.row}")
+    # The answers stay raw values; only what the radio shows is made literal.
+    pick = st.radio("Decision", [*options, OTHER], format_func=md, key=f"{prefix}_pick_{run_id}_{item.row}")
     value: Any = next((v for v in item.options if _shown(v) == pick), None)
     if pick == OTHER:
         value = _other(table, prefix, run_id, item.row)
@@ -64,7 +65,7 @@ def adjudication_card(
     if st.button("Settle", type="primary", icon=":material/gavel:", disabled=bool(missing), key=f"{prefix}_settle"):
         db().settle(run_id, item.row, value, author=author, note=note)
         st.session_state[pos_key] = position if position < len(queue) - 1 else max(0, position - 1)
-        st.toast(f"Row {item.row + 1} settled as {_shown(value)}.", icon=":material/check:")
+        st.toast(f"Row {item.row + 1} settled as {md(_shown(value))}.", icon=":material/check:")
         st.rerun()
 
 

@@ -175,7 +175,7 @@ def _repeat_form(prefix: str, bundle: Bundle, open_run: Callable[[int], None]) -
         st.caption(":material/check: Same recorded settings and input rows.")
     cache = "reusing cached replies" if use_cache else "every row sent again"
     clicked = st.button(
-        f"Re-run {len(repeat.rows):,} rows from {repeat.input_name} ({cache})",
+        f"Re-run {len(repeat.rows):,} rows from {md(repeat.input_name)} ({cache})",
         icon=":material/replay:",
         type="primary",
         key=f"{prefix}_bundle_run",

@@ -123,15 +123,13 @@ def _by_hand(run: Run, table: RaterTable, prefix: str) -> None:
     shown = numbered(table.inputs.loc[rows].reset_index(drop=True))
     shown.index = pd.Index([r + 1 for r in rows], name="row")
     current = table.frame[name] if name in table.frame.columns else pd.Series(index=table.frame.index, dtype=object)
-    values = [current.get(r) for r in rows]
+    # An uncoded row is "" (data_editor draws None as a grey "None").
+    shown[name] = [_cell(current.get(r)) for r in rows]
     if table.multi_label:
-        shown[name] = ["; ".join(v) if isinstance(v, list) else v for v in values]
         column = st.column_config.TextColumn(name, help="Codes separated by '; '")
     elif table.labels:
-        shown[name] = values
         column = st.column_config.SelectboxColumn(name, options=table.labels)
     else:
-        shown[name] = values
         column = st.column_config.TextColumn(name)
     edited = st.data_editor(
         shown,
@@ -139,8 +137,9 @@ def _by_hand(run: Run, table: RaterTable, prefix: str) -> None:
         column_config={name: column},
         key=f"{prefix}_hand_{name}_{start}",
         width="stretch",
+        placeholder="",
     )
-    if st.button(f"Save {name}'s codes for rows {rows[0] + 1}-{rows[-1] + 1}", icon=":material/save:"):
+    if st.button(f"Save {md(name)}'s codes for rows {rows[0] + 1}-{rows[-1] + 1}", icon=":material/save:"):
         values = {}
         for row, value in zip(rows, edited[name], strict=True):
             text = None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value).strip()
@@ -149,8 +148,15 @@ def _by_hand(run: Run, table: RaterTable, prefix: str) -> None:
             else:
                 values[row] = text or None
         db().save_ratings(run.id, name, values, author=name)
-        st.toast(f"Saved {sum(v is not None for v in values.values())} codes by {name}.", icon=":material/check:")
+        st.toast(f"Saved {sum(v is not None for v in values.values())} codes by {md(name)}.", icon=":material/check:")
         st.rerun()
+
+
+def _cell(value: Any) -> str:
+    """A coder's code as the editor shows it: "" when not coded, codes joined by "; "."""
+    if isinstance(value, list):
+        return "; ".join(value)
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
 
 
 def _remove(run: Run, humans: list[str], prefix: str) -> None:
@@ -158,6 +164,6 @@ def _remove(run: Run, humans: list[str], prefix: str) -> None:
         st.caption("No human coder yet.")
         return
     who = st.selectbox("Coder", humans, key=f"{prefix}_hc_remove")
-    if st.button(f"Remove {who}'s codes", icon=":material/delete:", key=f"{prefix}_hc_remove_btn"):
+    if st.button(f"Remove {md(who)}'s codes", icon=":material/delete:", key=f"{prefix}_hc_remove_btn"):
         db().delete_ratings(run.id, who)
         st.rerun()

@@ -1,9 +1,11 @@
-"""Figures over a run's cells: counts by status and error kind, per-step and per-arm figures, and
-the per-row averages of a test run that estimates start from."""
+"""Figures over a run's cells: counts by status and error kind, per-step and per-arm figures, each
+model's share of every run (History's statistics), and the per-row averages of a test run that
+estimates start from."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import pandas as pd
+from sqlalchemy import case, func, select
 
 from ledger.models import Result, RowStatus, Run, RunStatus
 from ledger.records import CellFigures, RunCounts
@@ -107,6 +109,45 @@ class FiguresMixin(Store):
             for step, arm, model, cells in s.execute(stmt):
                 found.setdefault((step, arm), {})[model] = cells
         return found
+
+    def arm_stats(self) -> pd.DataFrame:
+        """One row per (run, arm): the arm's provider and model (from the run's plan), its cells'
+        outcomes and mean latency. A run of several models counts under each of them, not under
+        its first arm's provider with every model's name."""
+        succeeded = Result.status == RowStatus.SUCCEEDED
+        cells = (
+            select(
+                Result.run_id,
+                Result.arm,
+                func.sum(case((succeeded, 1), else_=0)),
+                func.sum(case((Result.status == RowStatus.FAILED, 1), else_=0)),
+                func.avg(case((succeeded, Result.latency_ms))),
+            )
+            .group_by(Result.run_id, Result.arm)
+            .order_by(Result.run_id, Result.arm)
+        )
+        with self.session() as s:
+            runs = {r.id: r for r in s.execute(select(Run.id, Run.provider, Run.model, Run.plan, Run.created_at))}
+            figures = s.execute(cells).all()
+        rows = []
+        for run_id, arm, ok, failed, latency in figures:
+            run = runs[run_id]
+            arms = (run.plan or {}).get("arms") or [{"provider": run.provider, "model": run.model}]
+            which = arms[arm] if arm < len(arms) else {"provider": run.provider, "model": run.model}
+            rows.append(
+                {
+                    "run": run_id,
+                    "arm": arm,
+                    "created_at": run.created_at,
+                    "provider": which["provider"],
+                    "model": which["model"],
+                    "succeeded": int(ok or 0),
+                    "failed": int(failed or 0),
+                    "avg_latency_ms": latency,
+                }
+            )
+        columns = ["run", "arm", "created_at", "provider", "model", "succeeded", "failed", "avg_latency_ms"]
+        return pd.DataFrame(rows, columns=columns).astype({"avg_latency_ms": "float64"})
 
     def refresh_run_counts(self, run_id: int) -> RunCounts:
         counts = self.run_counts(run_id)

@@ -201,12 +201,14 @@ with tab_stats:
             y_label="rows",
             color=["#2e7d32", "#c62828"],
         )
-        stats["label"] = stats["provider"].map(ui.provider_name) + " / " + stats["model"]
-        by_model = stats.groupby("label")[["succeeded", "failed"]].sum()
+        # Per model, not per run: a run of several models counts each of its arms under its own.
+        arms = db.arm_stats()
+        arms["label"] = arms["provider"].map(ui.provider_name) + " / " + arms["model"]
+        by_model = arms.groupby("label")[["succeeded", "failed"]].sum()
         by_model["success rate %"] = (
             100 * by_model["succeeded"] / (by_model["succeeded"] + by_model["failed"]).where(lambda s: s > 0)
         ).round(1)
-        by_model["mean latency (ms)"] = stats.groupby("label")["avg_latency_ms"].mean().round(0)
+        by_model["mean latency (ms)"] = arms.groupby("label")["avg_latency_ms"].mean().round(0)
         st.markdown("**By provider / model**")
         st.dataframe(by_model.fillna(""), width="stretch")
         c = st.columns(2)

@@ -51,7 +51,7 @@ elif source == RUN:
         st.caption(
             f"{len(table.frame):,} rows · {counts[MODEL]} model coder(s) · {counts[HUMAN]} human coder(s)"
             + (" · settled disagreements as `adjudicated`" if counts[ADJUDICATED] else "")
-            + (f" · codebook {ui.codebook_ref_text(table.codebook)}" if table.codebook else "")
+            + (f" · codebook {ui.md(ui.codebook_ref_text(table.codebook))}" if table.codebook else "")
         )
 
 if matrix is not None and groups is not None:

@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 import handai_ui as ui
-from handai_errors import mask_key
-from providers import LIST_PRICES, PROVIDERS, KeyStore, KeyStoreError, check_key_format
+from handai_errors import ErrorKind, mask_key
+from providers import LIST_PRICES, PROVIDERS, KeyStore, KeyStoreError, ProbeResult, check_key_format
 
 ui.frame()
 st.title("Settings", anchor=False)
@@ -15,10 +15,24 @@ st.caption(
     "logs or exports."
 )
 st.caption(
-    f"Run database: `{ui.db().display_url}` · your settings are kept as user **{ui.md(ui.db().user)}** "
+    f"Run database: {ui.md(ui.db().display_url)} · your settings are kept as user **{ui.md(ui.db().user)}** "
     "(HANDAI_USER; on a shared PostgreSQL ledger everyone sees every run, and each person keeps their own "
     "provider choices)."
 )
+
+
+def tested_status(tested: ProbeResult) -> tuple[str, str]:
+    """The card's label after "Test connection": a rejected key is named as such."""
+    if tested.ok:
+        return "tested ok", ":material/check_circle:"
+    error = tested.error
+    if error is not None and error.kind == ErrorKind.INVALID_KEY:
+        return f"key rejected ({error.status or 401})", ":material/key_off:"
+    if error is not None and error.kind == ErrorKind.CONNECTION:
+        return "not reachable", ":material/error:"
+    return "test failed", ":material/error:"
+
+
 local = ui.local_servers()
 store = KeyStore()
 
@@ -26,16 +40,12 @@ for pid, config in PROVIDERS.items():
     conn = ui.connection(pid)
     resolved = ui.key_for(pid)
     check = check_key_format(pid, resolved.key)
+    # The key box says why a key looks wrong (and where to get one when it is unusable).
+    key_looks_wrong = bool(resolved.key) and (check.level == "warning" or (check.level == "error" and config.needs_key))
+    key_box_links = check.level == "error" and config.needs_key
     tested = st.session_state.get(f"set_tested_{pid}")
     if tested is not None:
-        status = (
-            ("tested ok", ":material/check_circle:")
-            if tested.ok
-            else (
-                "not reachable" if tested.error and tested.error.kind == "connection" else "test failed",
-                ":material/error:",
-            )
-        )
+        status = tested_status(tested)
     elif config.local:
         status = (
             ("server running", ":material/dns:")
@@ -46,16 +56,18 @@ for pid, config in PROVIDERS.items():
         status = ("no endpoint yet", ":material/link_off:")
     elif config.needs_key and not resolved.key:
         status = ("no key", ":material/key_off:")
-    elif check.level == "warning" or check.level == "error" and config.needs_key:
+    elif key_looks_wrong:
         status = ("key looks wrong", ":material/warning:")
     else:
         status = ("ready", ":material/check:")
+    # Streamlit draws an expander anew when its label changes: keep the card open whenever it has
+    # something to say, or it closes on the very message it should show.
     with st.expander(
         f"{config.name} — {status[0]}",
         icon=status[1],
         expanded=pid == st.session_state.get("handai_provider")
         or tested is not None
-        or check.level == "warning"
+        or key_looks_wrong
         or bool(st.session_state.get(f"set_open_{pid}")),
     ):
         if config.local:
@@ -86,7 +98,7 @@ for pid, config in PROVIDERS.items():
                 lambda v: ui.remember("azure.deployment", v.strip() or None),
             )
         ui.key_box(pid, st, "set")
-        if config.key_url and resolved.key:  # without a key, the key box already says where to get one
+        if config.key_url and resolved.key and not key_box_links:
             st.caption(
                 f"Get a key: {config.key_url}"
                 + (f" · environment variable `{config.key_env}`" if config.key_env else "")

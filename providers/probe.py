@@ -59,24 +59,27 @@ async def _ping(conn: Connection, model: str, timeout: float) -> float:
         await sender.close()
 
 
-def _model_to_test(conn: Connection, config: ProviderConfig, timeout: float) -> tuple[str | None, str]:
-    """(model, why none): the deployment or default model; for local and custom servers, one they list."""
+def _model_to_test(
+    conn: Connection, config: ProviderConfig, timeout: float
+) -> tuple[str | None, str, ClassifiedError | None]:
+    """(model, why none, the error behind it): the deployment or default model; for local and
+    custom servers, one they list. A rejected key on the model list is the key's error, so the
+    page can say "key rejected (401)"."""
     if conn.provider == "azure" and conn.deployment:
-        return conn.deployment, ""
+        return conn.deployment, "", None
     if config.default_model and not (config.local or config.id == "custom"):
-        return config.default_model, ""
+        return config.default_model, "", None
     listed = list_models(conn, timeout=min(timeout, 5.0))
     ids = [info.id for info in listed.models]
     if config.default_model in ids:
-        return config.default_model, ""
+        return config.default_model, "", None
     if ids:
-        return ids[0], ""
+        return ids[0], "", None
     if listed.status in (401, 403):
-        return (
-            None,
-            f"{config.name} did not accept the key (HTTP {listed.status}). {KINDS[ErrorKind.INVALID_KEY].action}",
-        )
-    return None, listed.message or f"{config.name} offers no model to test; choose one first."
+        info = KINDS[ErrorKind.INVALID_KEY]
+        error = ClassifiedError(ErrorKind.INVALID_KEY, info.title, info.action, False, status=listed.status)
+        return None, f"{config.name} did not accept the key (HTTP {listed.status}). {info.action}", error
+    return None, listed.message or f"{config.name} offers no model to test; choose one first.", None
 
 
 def test_connection(conn: Connection, model: str | None = None, *, timeout: float = 20.0) -> ProbeResult:
@@ -91,9 +94,9 @@ def test_connection(conn: Connection, model: str | None = None, *, timeout: floa
     try:
         client_base_url(conn)  # a missing URL is said plainly, not as a failed model list
         if not model:
-            model, why = _model_to_test(conn, config, timeout)
+            model, why, error = _model_to_test(conn, config, timeout)
             if not model:
-                return ProbeResult(False, None, None, why, None)
+                return ProbeResult(False, None, None, why, error)
         latency = _run_sync(_ping(conn, model, timeout))
     except (MissingKeyError, MissingEndpointError) as exc:
         return ProbeResult(False, None, model, str(exc), None)

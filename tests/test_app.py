@@ -40,12 +40,23 @@ def wait_for_run(run_id: int, timeout: float = 30) -> None:
         ("pages/generate.py", "Generate"),
         ("pages/history.py", "History"),
         ("pages/settings.py", "Settings"),
+        ("pages/coder.py", "Qualitative coder"),
+        ("pages/reliability.py", "Reliability"),
+        ("pages/adjudicate.py", "Adjudicate"),
     ],
 )
 def test_every_page_loads_with_an_empty_database(app, page, title):
     app.switch_page(page).run()
     no_exceptions(app)
     assert [t.value for t in app.title] == [title]
+
+
+@pytest.mark.parametrize("page", ["pages/reliability.py", "pages/adjudicate.py"])
+def test_the_coding_pages_say_there_is_no_coded_run_yet(app, page):
+    app.switch_page(page).run()
+    no_exceptions(app)
+    assert any(i.value.startswith("No coded run yet") for i in app.info), [i.value for i in app.info]
+    assert not app.error and not app.warning
 
 
 def test_upload_run_and_see_results_then_history(app, llm):

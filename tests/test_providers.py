@@ -564,4 +564,5 @@ def test_a_rejected_key_on_a_custom_endpoint_says_so_not_a_sentence_about_the_mo
     result = probe.test_connection(Connection("custom", api_key="wrong-key-0123456789", base_url=srv.url))
     assert not result.ok
     assert result.message.startswith("Custom (OpenAI-compatible) did not accept the key (HTTP 401).")
+    assert result.error.kind == ErrorKind.INVALID_KEY and result.error.status == 401  # the card: "key rejected (401)"
     assert "listing models" not in result.message and "wrong-key-0123456789" not in result.message

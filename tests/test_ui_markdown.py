@@ -10,9 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st_
 from streamlit.testing.v1 import AppTest
 
-from handai_db import ACTIVE_STATUSES, Database, default_url
+from handai_db import ACTIVE_STATUSES, ADJUDICATED_RATER, Database, default_url
 from handai_ui.text import WORD_JOINER, md
-from tests.helpers import widget
+from research.codebook import Code, Codebook
+from tests.helpers import no_exceptions, wait_until, widget
 
 MARKDOWN = "**bold** [link](http://x) <b>"
 # What would be read as markup if it reached Markdown unescaped.
@@ -96,12 +97,13 @@ def texts(at: AppTest) -> list[str]:
         for kind in ("title", "subheader", "caption", "markdown", "error", "warning", "info", "success")
         for e in getattr(at, kind)
     ]
-    parts += [e.label for e in at.expander]
+    parts += [e.label for e in at.expander] + [e.label for e in at.tabs] + [t.value for t in at.toast]
     parts += [
         w.label
-        for kind in ("text_input", "text_area", "selectbox", "multiselect", "button", "checkbox")
+        for kind in ("text_input", "text_area", "selectbox", "multiselect", "button", "checkbox", "toggle", "radio")
         for w in getattr(at, kind)
     ]
+    parts += [str(option) for r in at.radio for option in r.options]  # a radio's options are Markdown too
     return parts
 
 
@@ -165,4 +167,55 @@ def test_a_model_named_in_markdown_shows_literally_through_a_failed_run(app, llm
     caption = next(c.value for c in app.caption if "· Custom" in c.value)
     assert shows_literally(caption, f"Custom (OpenAI-compatible) / {MARKDOWN}"), caption
     assert app.error or app.warning  # the failure is said
+    assert_no_live_markup(app)
+
+
+ANSWER = "**bold** <b>x"  # a model's answer (the fake server's [[pick:…]] cannot hold "]")
+
+
+def test_a_coder_named_and_an_answer_written_in_markdown_show_literally(app, llm, ledger):
+    """A human coder's column named like Markdown joins a coded run on Reliability, and a model's
+    answer in Markdown is one of the choices on Adjudicate: each shows as written, and the
+    decision keeps the raw answer."""
+    book = Codebook("Reasons", (Code("price"), Code("quality")))
+    ledger.save_codebook(book.name, book.record())
+    widget(app, "selectbox", "handai_provider").set_value("custom").run()
+    widget(app, "text_input", "handai_base_url_custom").set_value(llm.url).run()
+    rows = f'text,"{MARKDOWN}"\n"a [[pick:{ANSWER}]]",price\n"b [[pick:quality]]",quality\n'
+    app.switch_page("pages/coder.py").run()
+    app.file_uploader[0].set_value(("coded.csv", rows.encode(), "text/csv")).run()
+    widget(app, "multiselect", "qc_columns").set_value(["text"]).run()
+    widget(app, "selectbox", "qc_model_provider").set_value("custom").run()
+    widget(app, "selectbox", "qc_model_model_custom").set_value("fake-small").run()
+    widget(app, "button", "qc_full").click().run()
+    no_exceptions(app)
+    rid = int(app.query_params["run"])
+    wait_until(lambda: ledger.get_run(rid).status not in ACTIVE_STATUSES, 30, f"run {rid} to finish")
+
+    app.switch_page("pages/reliability.py").run()
+    widget(app, "multiselect", "rel_own_coders").set_value([MARKDOWN]).run()
+    widget(app, "button", "rel_own_save").click().run()
+    no_exceptions(app)
+    assert {r.rater for r in ledger.ratings(rid)} == {MARKDOWN}
+    removing = next(b.label for b in app.button if b.key == "rel_hc_remove_btn")
+    assert shows_literally(removing, f"Remove {MARKDOWN}'s codes"), removing
+    widget(app, "text_input", "rel_hand_name").set_value(MARKDOWN).run()
+    no_exceptions(app)
+    saving = next(b.label for b in app.button if b.label.startswith("Save "))
+    assert shows_literally(saving, f"Save {MARKDOWN}'s codes for rows 1-2"), saving
+    assert_no_live_markup(app)
+
+    app.switch_page("pages/adjudicate.py").run()
+    no_exceptions(app)
+    widget(app, "text_input", "adj_author").set_value("Dana").run()
+    decision = next(r for r in app.radio if r.label == "Decision")
+    assert md(ANSWER) in decision.options and "price" in decision.options  # each answer shown through md()
+    assert_no_live_markup(app)
+    decision.set_value(ANSWER).run()
+    widget(app, "button", "adj_settle").click().run()
+    no_exceptions(app)
+    settled = [r.value for r in ledger.ratings(rid) if r.rater == ADJUDICATED_RATER]
+    assert settled == [ANSWER]
+    toast = next(t.value for t in app.toast if "settled as" in t.value)
+    assert shows_literally(toast, f"Row 1 settled as {ANSWER}."), toast
     assert_no_live_markup(app)
