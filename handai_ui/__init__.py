@@ -20,6 +20,7 @@ controls       start a run (asking first while one runs); Pause/Stop while activ
 run_edit       a past run's settings edited before Resume/Retry, or loaded back into a page
 announce       a started run scrolled into view; a long run's end announced
 results        the answers first: table, filters, the newest answers while it runs
+shown_columns  the input columns a run sent; missing text shown blank; tick and pinned columns
 run_charts     what came back: value counts, latency, throughput and errors over time
 downloads      one download button per export format
 inspector      one row as recorded, input beside answer; what was sent, the raw reply
@@ -38,7 +39,8 @@ arm_progress   per-model and per-step figures
 plan_facts     input rows, models and steps of a recorded plan (History)
 wide_table     the wide table's columns and how it is drawn
 multi_charts   Compare's charts: agreement per pair, answers per model
-tool_summaries Compare's agreement, Consensus's decisions, Pipeline's flow, with their filters
+tool_summaries Compare's agreement, Consensus's decisions, Pipeline's flow, and their row filters
+row_filters    toggles that narrow a results table to some rows, drawn beside the table
 cell_inspector one row's cells as recorded
 multi_results  table, summary, filters, downloads and inspector of such a run
 plan_load      such a run's plan loaded back into its page

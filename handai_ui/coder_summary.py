@@ -1,6 +1,6 @@
 """What a Qualitative coder run says above its table: how many answers were coded, off the
 codebook (kept and shown, never dropped), unparseable or failed, how many evidence quotes are
-not in the row's text, and how often each code was given; with filters to those rows."""
+not in the row's text, and how often each code was given; and the filters to those rows."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from handai_engine import Plan
 from research.coder import ALL_AGREE, EVIDENCE_FOUND, OFF_CODEBOOK, coder_summary
 
 from .codebook_pick import codebook_ref_text
+from .row_filters import RowFilter
 from .services import db
 from .text import md
 from .wide_table import Layout
@@ -32,7 +33,19 @@ def codebook_caption(run: Run) -> None:
     )
 
 
-def coder_summary_view(kind: str, run: Run, frame: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+def coder_filters(kind: str, run: Run, frame: pd.DataFrame, layout: Layout) -> list[RowFilter]:
+    """Rows with an off-codebook answer, a quote not in the text, or coders who disagree."""
+    found = [c for c in frame.columns if c == EVIDENCE_FOUND or c.endswith(f".{EVIDENCE_FOUND}")]
+    off = frame[OFF_CODEBOOK].notna() if OFF_CODEBOOK in frame else None
+    filters = [
+        (off, "Only rows with an off-codebook answer", "off"),
+        (frame[found].eq(False).any(axis=1) if found else None, "Only rows with a quote not in the text", "quotes"),
+        (frame[ALL_AGREE].eq(False) if ALL_AGREE in frame else None, "Only rows where the coders disagree", "differ"),
+    ]
+    return [RowFilter(mask, label, f"{kind}_{name}_{run.id}") for mask, label, name in filters if mask is not None]
+
+
+def coder_summary_view(kind: str, run: Run, frame: pd.DataFrame, layout: Layout) -> None:
     plan = Plan.of(run)
     figures = coder_summary(plan, db().iter_rows(run.id))
     if plan.codebook:
@@ -60,21 +73,8 @@ def coder_summary_view(kind: str, run: Run, frame: pd.DataFrame, layout: Layout)
     if figures.code_counts:
         st.markdown("**Codes given**")
         st.bar_chart(pd.Series(dict(figures.code_counts.most_common()), name="answers"), horizontal=True)
-    off = frame[OFF_CODEBOOK].notna() if OFF_CODEBOOK in frame else None
-    found = [c for c in frame.columns if c == EVIDENCE_FOUND or c.endswith(f".{EVIDENCE_FOUND}")]
-    filters = [
-        (off, "Only rows with an off-codebook answer", "off"),
-        (frame[found].eq(False).any(axis=1) if found else None, "Only rows with a quote not in the text", "quotes"),
-        (frame[ALL_AGREE].eq(False) if ALL_AGREE in frame else None, "Only rows where the coders disagree", "differ"),
-    ]
-    shown_rows = frame
-    for mask, label, name in filters:
-        count = 0 if mask is None else int(mask.sum())
-        if count and st.toggle(f"{label} ({count:,})", key=f"{kind}_{name}_{run.id}"):
-            shown_rows = shown_rows[mask.loc[shown_rows.index]]
     st.page_link(
         "pages/reliability.py",
         label="Agreement, human coders and gold labels on Reliability",
         icon=":material/query_stats:",
     )
-    return shown_rows

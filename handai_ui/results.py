@@ -8,15 +8,17 @@ from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from handai_db import RowStatus, Run
-from handai_prompts import flag_duplicates, template_fields
+from handai_prompts import flag_duplicates
 
 from .downloads import downloads
 from .inspector import inspector
 from .methods_bundle import methods_bundle_button
 from .run_charts import run_charts
 from .services import db
+from .shown_columns import blank_text, column_config, sent_columns
 
 SHOWN_ROWS = 5000
 LIVE_ROWS = 10
@@ -27,16 +29,6 @@ def output_columns(frame: pd.DataFrame, run: Run) -> list[str]:
     """The model's answers: every column that is neither an input column nor Handai's own."""
     inputs = {str(c) for c in run.input_columns}
     return [c for c in frame.columns if str(c) not in inputs and c not in META and c != "row"]
-
-
-def sent_columns(run: Run) -> list[str]:
-    """The input columns the model saw: the chosen columns, or those the row template names."""
-    if run.row_template:
-        try:
-            return [c for c in template_fields(run.row_template) if c in run.input_columns]
-        except ValueError:
-            return list(run.input_columns)
-    return [c for c in (run.columns or run.input_columns) if c in run.input_columns]
 
 
 def column_order(frame: pd.DataFrame, run: Run, *, only_sent: bool = False) -> list[str]:
@@ -58,15 +50,26 @@ def numbered(frame: pd.DataFrame) -> pd.DataFrame:
 
 def results_table(frame: pd.DataFrame, run: Run, *, only_sent: bool = False, height: int | str = "auto") -> None:
     """The table with the answers pinned at the left, numbered from 1."""
-    order = column_order(frame, run, only_sent=only_sent)
-    pinned = {c: st.column_config.Column(c, pinned=True) for c in [*output_columns(frame, run), "ai_status"]}
     st.dataframe(
-        frame.fillna(""),
+        blank_text(frame),
         width="stretch",
         height=height,
         hide_index=False,
-        column_order=order,
-        column_config=pinned,
+        column_order=column_order(frame, run, only_sent=only_sent),
+        column_config=column_config(frame, [*output_columns(frame, run), "ai_status"]),
+    )
+
+
+def only_sent_toggle(where: DeltaGenerator, run: Run, key: str) -> bool:
+    """ "Only the sent columns and the answers", offered when it hides something: a run that sent
+    every input column (or had none, as Generate) has nothing to hide."""
+    unsent = len(run.input_columns) - len(sent_columns(run))
+    if unsent <= 0:
+        return False
+    return where.toggle(
+        "Only the sent columns and the answers",
+        key=key,
+        help=f"Hide the {unsent:,} input column{'s' if unsent != 1 else ''} the model did not see.",
     )
 
 
@@ -94,11 +97,7 @@ def results_view(kind: str, run_id: int, *, duplicates: bool = False) -> None:
         default="all",
         key=f"{kind}_filter_{run_id}",
     )
-    only_sent = c[1].toggle(
-        "Only the sent columns and the answers",
-        key=f"{kind}_only_sent_{run_id}",
-        help="Hide the input columns the model did not see.",
-    )
+    only_sent = only_sent_toggle(c[1], run, key=f"{kind}_only_sent_{run_id}")
     shown = frame if status in (None, "all") else frame[frame["ai_status"] == status]
     kinds = db().run_counts(run_id).errors_by_kind
     if kinds and status in (None, "all", RowStatus.FAILED):

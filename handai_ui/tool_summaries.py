@@ -1,7 +1,7 @@
-"""What each multi-model tool says above its table, and the filter it offers: Compare's
-agreement (overall and per pair, with n and definition) and its answers per model; Consensus's
-counts by how the answer was reached; Pipeline's flow and skipped rows. Each returns the rows
-to show."""
+"""What each multi-model tool says under its table, and the row filters it offers above the
+table: Compare's agreement (overall and per pair, with n and definition) and its answers per
+model; Consensus's counts by how the answer was reached; Pipeline's flow and skipped rows.
+The filters are drawn with the table they filter, the figures after it."""
 
 from __future__ import annotations
 
@@ -17,14 +17,16 @@ from research.compare import compare_agreement
 from research.pipeline import flow_dot
 from research.tables import output_columns
 
-from .coder_summary import codebook_caption, coder_summary_view
+from .coder_summary import codebook_caption, coder_filters, coder_summary_view
 from .multi_charts import answers_chart, pair_chart
+from .row_filters import RowFilter
 from .run_charts import value_counts
 from .services import db
 from .text import md
 from .wide_table import Layout, with_status
 
-Summary = Callable[[str, Run, pd.DataFrame, Layout], pd.DataFrame]
+Summary = Callable[[str, Run, pd.DataFrame, Layout], None]
+Filters = Callable[[str, Run, pd.DataFrame, Layout], list[RowFilter]]
 DECIDED_BY = {
     "unanimous": "every coder gave the same answer",
     "judge": "the judge decided",
@@ -33,15 +35,22 @@ DECIDED_BY = {
 }
 
 
-def _only(frame: pd.DataFrame, mask: pd.Series, label: str, key: str) -> pd.DataFrame:
-    """A toggle that keeps the rows of `mask`, offered when some row matches."""
-    count = int(mask.sum())
-    if count and st.toggle(f"{label} ({count:,})", key=key):
-        return frame[mask]
-    return frame
+def compare_filters(kind: str, run: Run, frame: pd.DataFrame, layout: Layout) -> list[RowFilter]:
+    disagree = frame["all_agree"].eq(False)
+    return [RowFilter(disagree, "Only rows where the models disagree", f"{kind}_disagree_{run.id}")]
 
 
-def compare_summary(kind: str, run: Run, frame: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+def consensus_filters(kind: str, run: Run, frame: pd.DataFrame, layout: Layout) -> list[RowFilter]:
+    disagree = frame["agreed"].eq(False)
+    return [RowFilter(disagree, "Only rows where the coders disagree", f"{kind}_disagree_{run.id}")]
+
+
+def pipeline_filters(kind: str, run: Run, frame: pd.DataFrame, layout: Layout) -> list[RowFilter]:
+    skipped = with_status(frame, layout, RowStatus.SKIPPED)
+    return [RowFilter(skipped, "Only rows where a step was skipped", f"{kind}_skipped_{run.id}")]
+
+
+def compare_summary(kind: str, run: Run, frame: pd.DataFrame, layout: Layout) -> None:
     plan = Plan.of(run)
     codebook_caption(run)
     agreement = compare_agreement(db(), run, plan)
@@ -73,7 +82,6 @@ def compare_summary(kind: str, run: Run, frame: pd.DataFrame, layout: Layout) ->
     if len(pairs) > 1:  # with two models the one pair is the overall figure
         pair_chart(pairs)
     _answers_chart(plan, frame)
-    return _only(frame, disagree, "Only rows where the models disagree", f"{kind}_disagree_{run.id}")
 
 
 def _answers_chart(plan: Plan, frame: pd.DataFrame) -> None:
@@ -90,7 +98,7 @@ def _answers_chart(plan: Plan, frame: pd.DataFrame) -> None:
         answers_chart(pd.DataFrame(counts).fillna(0).astype(int))
 
 
-def consensus_summary(kind: str, run: Run, frame: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+def consensus_summary(kind: str, run: Run, frame: pd.DataFrame, layout: Layout) -> None:
     codebook_caption(run)
     counts = frame["decided_by"].value_counts()
     shown = [how for how in DECIDED_BY if counts.get(how, 0)] or ["unanimous"]
@@ -101,15 +109,11 @@ def consensus_summary(kind: str, run: Run, frame: pd.DataFrame, layout: Layout) 
         + "; ".join(f"**{how}**: {DECIDED_BY[how]}" for how in shown)
         + ". A coder that failed counts as not agreeing."
     )
-    disagree = frame["agreed"].eq(False)
-    return _only(frame, disagree, "Only rows where the coders disagree", f"{kind}_disagree_{run.id}")
 
 
-def pipeline_summary(kind: str, run: Run, frame: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+def pipeline_summary(kind: str, run: Run, frame: pd.DataFrame, layout: Layout) -> None:
     with st.expander("Flow", icon=":material/account_tree:"):
         st.graphviz_chart(flow_dot(Plan.of(run)))
-    skipped = with_status(frame, layout, RowStatus.SKIPPED)
-    return _only(frame, skipped, "Only rows where a step was skipped", f"{kind}_skipped_{run.id}")
 
 
 SUMMARIES: dict[str, Summary] = {
@@ -117,4 +121,10 @@ SUMMARIES: dict[str, Summary] = {
     "compare": compare_summary,
     "consensus": consensus_summary,
     "pipeline": pipeline_summary,
+}
+FILTERS: dict[str, Filters] = {
+    "coder": coder_filters,
+    "compare": compare_filters,
+    "consensus": consensus_filters,
+    "pipeline": pipeline_filters,
 }

@@ -1,8 +1,10 @@
 """The wide table of a multi-model run as shown on screen: which columns are answers, the tool's
-verdict, input, statuses and errors, drawn with the verdict and the answers first."""
+verdict, input, statuses and errors, drawn with the verdict, the answers and the statuses first
+and pinned, the input after them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -10,7 +12,7 @@ import streamlit as st
 
 from research.tables import WideTable
 
-BOOLEAN_COLUMNS = ("all_agree", "agreed")  # True / False / None: shown as ticks, never as ""
+from .shown_columns import blank_text, column_config
 
 
 @dataclass(frozen=True)
@@ -32,17 +34,28 @@ class Layout:
         split = len(rest) - 2 * len(table.cells)
         return cls(inputs, rest[:split], extras, statuses=rest[split::2], errors=rest[split + 1 :: 2])
 
-    def order(self) -> list[str]:
-        """The tool's verdict and the answers first, then the input, then statuses and errors."""
-        return [*self.extras, *self.outputs, *self.inputs, *self.statuses, *self.errors]
+    @property
+    def pinned(self) -> list[str]:
+        """What a reader comes for, held at the left: the tool's verdict, the answers, the statuses."""
+        return [*self.extras, *self.outputs, *self.statuses]
+
+    def order(self, inputs: Sequence[str] | None = None) -> list[str]:
+        """The pinned columns, then the input (all of it, or only `inputs`), then the errors."""
+        shown = self.inputs if inputs is None else [c for c in self.inputs if c in set(inputs)]
+        return [*self.pinned, *shown, *self.errors]
 
 
-def wide_table(frame: pd.DataFrame, layout: Layout, *, height: int | str = "auto") -> None:
-    shown = frame.copy()
-    text = [c for c in shown.columns if c not in BOOLEAN_COLUMNS]
-    shown[text] = shown[text].fillna("")
-    config = {c: st.column_config.CheckboxColumn(c) for c in BOOLEAN_COLUMNS if c in shown.columns}
-    st.dataframe(shown, width="stretch", height=height, column_order=layout.order(), column_config=config)
+def wide_table(
+    frame: pd.DataFrame, layout: Layout, *, inputs: Sequence[str] | None = None, height: int | str = "auto"
+) -> None:
+    """The table, its answers pinned; `inputs` keeps only those input columns (None: all)."""
+    st.dataframe(
+        blank_text(frame),
+        width="stretch",
+        height=height,
+        column_order=layout.order(inputs),
+        column_config=column_config(frame, layout.pinned),
+    )
 
 
 def with_status(frame: pd.DataFrame, layout: Layout, status: str) -> pd.Series:

@@ -10,13 +10,15 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from handai_db import ACTIVE_STATUSES, Database, RunStatus
+from handai_db import ACTIVE_STATUSES, Database, Run, RunStatus
+from handai_ui.shown_columns import sent_columns
 from handai_ui.wide_table import Layout
 from research.compare import compare_plan, compare_table
 from research.consensus import consensus_plan, consensus_table
 from research.pipeline import pipeline_plan
 from tests.fake_llm_server import odd_third
 from tests.helpers import no_exceptions, wait_until, widget
+from tests.test_ui_coding import save_codebook
 
 REVIEWS = [
     "I love it",
@@ -71,6 +73,13 @@ def table(at: AppTest, column: str):
     return next(d.value for d in at.dataframe if column in d.value.columns and any("_status" in c for c in d.value))
 
 
+def drawn(at: AppTest, column: str) -> tuple[list[str], set[str]]:
+    """The wide table as drawn: its column order and its pinned columns."""
+    element = next(d for d in at.dataframe if column in d.value.columns and any("_status" in c for c in d.value))
+    config = json.loads(element.proto.columns) if element.proto.columns else {}
+    return list(element.proto.column_order), {c for c, v in config.items() if isinstance(v, dict) and v.get("pinned")}
+
+
 def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
@@ -91,7 +100,8 @@ def test_the_layout_finds_answers_verdicts_and_statuses_wherever_the_tool_puts_t
     compared = Layout.of(compare_table(compare_plan([("custom", "a"), ("custom", "b")], instruction="x"), ["id"]))
     assert (compared.inputs, compared.outputs, compared.extras) == (["id"], ["a", "b"], ["all_agree"])
     assert (compared.statuses, compared.errors) == (["a_status", "b_status"], ["a_error", "b_error"])
-    assert compared.order() == ["all_agree", "a", "b", "id", "a_status", "b_status", "a_error", "b_error"]
+    assert compared.order() == ["all_agree", "a", "b", "a_status", "b_status", "id", "a_error", "b_error"]
+    assert compared.order(inputs=[]) == ["all_agree", "a", "b", "a_status", "b_status", "a_error", "b_error"]
     plan = consensus_plan([("custom", "a"), ("custom", "b")], instruction="x", judge=("custom", "j"))
     judged = Layout.of(consensus_table(plan, ["id"]))
     assert judged.outputs == ["a", "b"]  # the judge's answer is the consensus column
@@ -130,6 +140,61 @@ def test_compare_a_model_with_its_contrarian_shows_two_columns_and_no_agreement(
     assert list(per_model["succeeded"]) == [len(REVIEWS)] * 2 and list(per_model["failed"]) == [0, 0]
     assert {b.label for b in app.get("download_button")} >= {"CSV", "XLSX", "JSON", "JSONL"}
     assert sorted(r.model for r in llm.requests()) == sorted(["fake-small", "fake-contrarian"] * len(REVIEWS))
+
+
+WIDE = (
+    "id,c0,c1,c2,c3,c4,text\n"
+    + "".join(
+        f"{i},{','.join(f'v{i}_{j}' for j in range(5))},{t}\n"
+        for i, t in enumerate(["fine", "[[error:400]] no", "ok"], 1)
+    )
+).encode()
+INPUTS = ["id", "c0", "c1", "c2", "c3", "c4", "text"]
+
+
+def test_compare_draws_the_verdict_answers_and_statuses_first_and_pinned(app, llm, ledger):
+    use_custom(app, llm)
+    app.switch_page("pages/compare.py").run()
+    app.file_uploader[0].set_value(("wide.csv", WIDE, "text/csv")).run()
+    widget(app, "text_area", "cmp_prompt").set_value("Classify.").run()
+    widget(app, "multiselect", "cmp_columns").set_value(["id", "text"]).run()
+    pick(app, "cmp_0", "fake-small")
+    pick(app, "cmp_1", "fake-alt")
+    widget(app, "button", "cmp_full").click().run()
+    rid = finish(app, ledger)
+    first = ["all_agree", "fake-small", "fake-alt", "fake-small_status", "fake-alt_status"]
+    errors = ["fake-small_error", "fake-alt_error"]
+    order, pinned = drawn(app, "all_agree")
+    assert order == [*first, *INPUTS, *errors] and pinned == set(first)
+    widget(app, "toggle", f"compare_only_sent_{rid}").set_value(True).run()
+    no_exceptions(app)
+    order, pinned = drawn(app, "all_agree")
+    assert order == [*first, "id", "text", *errors] and pinned == set(first)
+    charts = [m.value for m in app.markdown]
+    assert "**Latency over time**" in charts and "**Errors over time**" in charts  # one row failed for both
+
+
+def test_the_coder_draws_codes_and_status_first_with_ticks_that_stay_ticks(app, llm, ledger):
+    save_codebook(ledger)
+    use_custom(app, llm)
+    app.switch_page("pages/coder.py").run()
+    app.file_uploader[0].set_value(("wide.csv", WIDE, "text/csv")).run()
+    widget(app, "multiselect", "qc_columns").set_value(["text"]).run()
+    widget(app, "selectbox", "qc_model_provider").set_value("custom").run()
+    widget(app, "selectbox", "qc_model_model_custom").set_value("fake-small").run()
+    widget(app, "text_area", "qc_prompt").set_value("Find the reason.").run()
+    widget(app, "button", "qc_full").click().run()
+    rid = finish(app, ledger)
+    first = ["code", "rationale", "evidence", "off_codebook", "evidence_found", "fake-small_status"]
+    order, pinned = drawn(app, "evidence_found")
+    assert order == [*first, *INPUTS, "fake-small_error"] and pinned == set(first)
+    wide = table(app, "evidence_found")
+    assert list(wide["fake-small_status"]) == ["succeeded", "failed", "succeeded"]
+    assert [type(v) for v in wide["evidence_found"].dropna()] == [bool, bool]  # ticks, not "" or "False"
+    widget(app, "toggle", f"coder_only_sent_{rid}").set_value(True).run()
+    no_exceptions(app)
+    order, _ = drawn(app, "evidence_found")
+    assert order == [*first, "text", "fake-small_error"]
 
 
 def test_compare_with_a_sometimes_different_model_and_the_disagreement_filter(app, llm, ledger):
@@ -235,6 +300,17 @@ SPEC = {
     "temperature": None,
     "max_tokens": None,
 }
+
+
+def test_the_sent_columns_are_those_any_step_sent_and_only_input_columns():
+    pipeline = Run(input_columns=["id", "text", "score"], plan=pipeline_plan(SPEC).record())
+    assert sent_columns(pipeline) == ["text"]  # the second step reads the first step's answer, not an input
+    templated = Run(input_columns=["id", "text", "score"], row_template="{score}: {text} {nope}", columns=[])
+    assert sent_columns(templated) == ["text", "score"]  # in the file's order
+    chosen = Run(input_columns=["id", "text", "score"], row_template=None, columns=["id"])
+    assert sent_columns(chosen) == ["id"]
+    generated = Run(input_columns=[], row_template=None, columns=[])
+    assert sent_columns(generated) == []
 
 
 def paste_spec(at: AppTest, spec: dict | str) -> None:

@@ -4,7 +4,9 @@ runs, "completed · N failed", a per-run view of what came back, and asking befo
 
 from __future__ import annotations
 
+import json
 import time
+import warnings
 
 import pandas as pd
 from streamlit.testing.v1 import AppTest
@@ -12,8 +14,9 @@ from streamlit.testing.v1 import AppTest
 from handai_db import ACTIVE_STATUSES, Database, RunStatus
 from handai_ui.announce import finished_title
 from handai_ui.frame import PAGE_ICON
-from handai_ui.results import column_order, numbered, rows_text
+from handai_ui.results import numbered, rows_text
 from handai_ui.run_charts import value_counts
+from handai_ui.shown_columns import blank_text
 from tests.conftest import ROOT
 from tests.helpers import no_exceptions, widget
 
@@ -48,6 +51,12 @@ def results_element(at: AppTest):
     return next(d for d in at.dataframe if "ai_status" in d.value.columns)
 
 
+def drawn(element) -> tuple[list[str], set[str]]:
+    """A drawn table's column order and its pinned columns."""
+    config = json.loads(element.proto.columns) if element.proto.columns else {}
+    return list(element.proto.column_order), {c for c, v in config.items() if isinstance(v, dict) and v.get("pinned")}
+
+
 # -- pure helpers ---------------------------------------------------------------------------------
 def test_rows_are_numbered_from_one_everywhere():
     frame = numbered(pd.DataFrame({"x": ["a", "b"]}))
@@ -63,6 +72,26 @@ def test_value_counts_skip_free_text_and_keep_categories():
     assert value_counts(prose) is None
     unique = pd.Series([f"id{i}" for i in range(20)])
     assert value_counts(unique) is None
+
+
+def test_blanks_fill_only_text_and_leave_numbers_and_ticks_alone():
+    frame = pd.DataFrame(
+        {
+            "score": [0.5, None],
+            "label": ["pos", None],
+            "gpt.evidence_found": [True, None],
+            "sure": [False, None],
+            "agreed": ["yes", None],  # an answer field of that name, holding text
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pandas 3 warns when "" fills a float column
+        shown = blank_text(frame)
+    assert shown["label"].tolist() == ["pos", ""]
+    assert shown["score"].dtype == float and pd.isna(shown["score"][1])
+    assert shown["gpt.evidence_found"].tolist() == [True, None] and shown["sure"].tolist() == [False, None]
+    assert shown["agreed"].tolist() == ["yes", ""]
+    assert frame["label"].isna().tolist() == [False, True]  # a copy: the caller's frame is not changed
 
 
 def test_a_finished_run_title_says_how_it_ended():
@@ -87,14 +116,13 @@ def test_answers_come_first_pinned_and_numbered_from_one(app, llm, ledger):
     no_exceptions(app)
     table = results_element(app)
     assert table.value.index.tolist() == [1, 2, 3]
-    run = ledger.get_run(run_id)
-    order = column_order(ledger.results_frame(run_id), run)
-    assert order[:2] == ["ai_output", "ai_status"]
-    assert order[-1] == "ai_error"
-    only_sent = column_order(ledger.results_frame(run_id), run, only_sent=True)
-    assert only_sent == ["ai_output", "ai_status", "id", "text", "ai_error"]
+    order, pinned = drawn(table)
+    assert order == ["ai_output", "ai_status", "id", "a", "b", "c", "text", "ai_error"]
+    assert pinned == {"ai_output", "ai_status"}
     widget(app, "toggle", f"transform_only_sent_{run_id}").set_value(True).run()
     no_exceptions(app)
+    order, pinned = drawn(results_element(app))
+    assert order == ["ai_output", "ai_status", "id", "text", "ai_error"] and pinned == {"ai_output", "ai_status"}
     # "completed · 1 failed" in the run's status line
     assert any("completed · 1 failed" in c.value for c in app.caption), [c.value for c in app.caption]
 
@@ -114,7 +142,7 @@ def test_the_inspector_shows_input_beside_answer_from_row_one(app, llm, ledger):
 
 
 def test_newest_answers_show_while_the_run_runs_and_a_second_start_asks_first(app, llm, ledger):
-    slow = b"id,text\n1,fast\n2,[[slow:6]] slow\n"
+    slow = b"id,text\n1,[[slow:6]] slow\n2,fast\n"
     start_transform(app, llm, slow)
     run_id = run_id_of(app)
     deadline = time.monotonic() + 10
@@ -126,7 +154,9 @@ def test_newest_answers_show_while_the_run_runs_and_a_second_start_asks_first(ap
     assert ledger.get_run(run_id).status == RunStatus.RUNNING
     assert any(m.value == "**Latest answers**" for m in app.markdown)
     latest = next(d for d in app.dataframe if "ai_output" in d.value.columns)
-    assert "Reply to:" in latest.value.loc[1, "ai_output"]
+    assert latest.value.index.tolist() == [2] and "Reply to:" in latest.value.loc[2, "ai_output"]
+    # the spot-check inspector opens on the newest answer, numbered as in the table
+    assert widget(app, "number_input", f"inspect_transform_{run_id}_live").value == 2
     # Pause and Stop are told apart by their help
     helps = {b.label: b.help for b in app.button if b.label in ("Pause", "Stop")}
     assert helps["Pause"] != helps["Stop"] and "Resume" in helps["Pause"]
@@ -148,12 +178,28 @@ def app_engine_stop(run_id: int) -> None:
     get_engine().stop(run_id)
 
 
-def test_what_came_back_counts_the_answers(app, llm, ledger):
-    start_transform(app, llm, b"id,text\n1,same\n2,same\n3,other\n")
+def test_what_came_back_counts_the_answers_and_the_errors(app, llm, ledger):
+    start_transform(app, llm, b"id,text\n1,a\n2,a\n3,b\n4,[[error:400]] no\n", columns=["text"])
     wait(ledger, run_id_of(app))
     app.run()
     no_exceptions(app)
-    assert any(m.value.startswith("**Latency over time**") for m in app.markdown)
+    charts = [m.value for m in app.markdown]
+    assert "**Most common values of ai\\_output**" in charts
+    assert "**Latency over time**" in charts and "**Errors over time**" in charts
+
+
+def test_generate_offers_no_sent_columns_toggle_with_no_input(app, llm, ledger):
+    widget(app, "selectbox", "handai_provider").set_value("custom").run()
+    widget(app, "text_input", "handai_base_url_custom").set_value(llm.url).run()
+    widget(app, "selectbox", "handai_model_pick_custom").set_value("fake-small").run()
+    app.switch_page("pages/generate.py").run()
+    widget(app, "number_input", "gen_rows").set_value(2).run()
+    widget(app, "button", "gen_full").click().run()
+    wait(ledger, run_id_of(app))
+    app.run()
+    no_exceptions(app)
+    assert results_element(app).value.index.tolist() == [1, 2]
+    assert not any(t.label.startswith("Only the sent columns") for t in app.toggle), [t.label for t in app.toggle]
 
 
 # -- output fields, examples, History -------------------------------------------------------------

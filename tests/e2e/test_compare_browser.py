@@ -109,7 +109,8 @@ def test_compare_two_models_see_agreement_and_download_every_row(app_server, new
     expect(metric(page, "Rows where the models disagree")).to_contain_text(str(len(differ)))
     columns = headers(page, "all_agree")
     assert {"fake-small", "fake-alt", "all_agree"} <= set(columns), columns
-    assert columns.index("fake-small") < columns.index("text"), columns  # the answers before the input
+    answers = [columns.index(c) for c in ("all_agree", "fake-small", "fake-alt")]
+    assert answers == sorted(answers) and "text" not in columns[: answers[-1]], columns  # answers before input
     page.wait_for_timeout(1_000)  # the smooth scroll to the run
     shot(page, "compared", at=run_heading(page, run_id))
     shot(page, "compared-table", at=page.get_by_text("Percent agreement", exact=True))
