@@ -47,7 +47,7 @@ class ErrorKind(StrEnum):
     QUOTA = "quota"
     RATE_LIMITED = "rate_limited"
     TIMEOUT = "timeout"
-    CONNECTION = "connection"
+    NETWORK = "connection"  # the stored value stays: ledgers written before keep reading
     MODEL_NOT_FOUND = "model_not_found"
     CONTEXT_TOO_LONG = "context_too_long"
     CONTENT_FILTERED = "content_filtered"
@@ -95,7 +95,7 @@ KINDS: dict[ErrorKind, KindInfo] = {
         "Retried automatically; if it persists, raise the timeout or use a faster model.",
         True,
     ),
-    ErrorKind.CONNECTION: KindInfo(
+    ErrorKind.NETWORK: KindInfo(
         "Could not reach the provider",
         "Check the base URL, your network, and that a local server (LM Studio, Ollama) is started.",
         True,
@@ -288,11 +288,11 @@ def _classify_kind(exc: BaseException) -> tuple[ErrorKind, int | None, float | N
     if isinstance(exc, openai.APITimeoutError | TimeoutError):
         return ErrorKind.TIMEOUT, None, None, ""
     if isinstance(exc, openai.APIConnectionError):
-        return ErrorKind.CONNECTION, None, None, _text_of(exc.__cause__ or exc)
+        return ErrorKind.NETWORK, None, None, _text_of(exc.__cause__ or exc)
     if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError):
         return ErrorKind.BAD_RESPONSE, None, None, _text_of(exc)
     if isinstance(exc, ConnectionError | OSError):
-        return ErrorKind.CONNECTION, None, None, _text_of(exc)
+        return ErrorKind.NETWORK, None, None, _text_of(exc)
     text = _text_of(exc)
     if "timed out" in text.lower() or "timeout" in text.lower():
         return ErrorKind.TIMEOUT, None, None, text
@@ -315,7 +315,7 @@ def classify(exc: BaseException, *, key: str | None = None, base_url: str | None
     message = info.title
     if kind == ErrorKind.INVALID_KEY and key:
         message = f"{message} ({mask_key(key)})"
-    elif kind == ErrorKind.CONNECTION and base_url:
+    elif kind == ErrorKind.NETWORK and base_url:
         message = f"Could not reach {base_url}"
     detail = redact(detail, [key])
     return ClassifiedError(kind, message, info.action, info.retryable, status, retry_after, detail)

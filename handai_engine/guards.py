@@ -19,7 +19,7 @@ RUN_STOPPING_KINDS = frozenset(
         ErrorKind.QUOTA,
         ErrorKind.MODEL_NOT_FOUND,
         ErrorKind.BAD_REQUEST,
-        ErrorKind.CONNECTION,
+        ErrorKind.NETWORK,
     }
 )
 

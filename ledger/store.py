@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection as SAConnection
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 
@@ -17,7 +18,7 @@ class Store:
     session: Callable[[], Session]
 
 
-def lock_for_update(conn: Connection) -> None:
+def lock_for_update(conn: SAConnection) -> None:
     """Called first in a transaction that reads a row and writes it back (a read-modify-write):
     on SQLite it takes the database's write lock now (BEGIN IMMEDIATE), so another process cannot
     write between the read and the write; on PostgreSQL the read's FOR UPDATE locks the row."""

@@ -28,7 +28,7 @@ def tested_status(tested: ProbeResult) -> tuple[str, str]:
     error = tested.error
     if error is not None and error.kind == ErrorKind.INVALID_KEY:
         return f"key rejected ({error.status or 401})", ":material/key_off:"
-    if error is not None and error.kind == ErrorKind.CONNECTION:
+    if error is not None and error.kind == ErrorKind.NETWORK:
         return "not reachable", ":material/error:"
     return "test failed", ":material/error:"
 

@@ -24,8 +24,8 @@ import openai
 
 from handai_errors import ErrorKind, ReplyError
 
-# Spare connections beyond the run's concurrency, for requests still closing as new ones start.
-CONNECTION_HEADROOM = 4
+# Spare sockets beyond the run's concurrency, for requests still closing as new ones start.
+SOCKET_HEADROOM = 4
 CONNECT_TIMEOUT = 10.0
 
 
@@ -58,12 +58,12 @@ def chat_endpoint(client: openai.AsyncOpenAI, model: str) -> tuple[str, dict[str
 
 
 class ChatSender:
-    """Chat calls for one model on one connection; open it on the loop that sends, close it there."""
+    """Chat calls for one model through one HTTP session; open it on the loop that sends, close it there."""
 
     def __init__(self, client: openai.AsyncOpenAI, model: str, *, concurrency: int = 16, timeout: float = 120.0):
         self.client = client
         self.url, self.headers = chat_endpoint(client, model)
-        self.connections = max(concurrency, 1) + CONNECTION_HEADROOM
+        self.sockets = max(concurrency, 1) + SOCKET_HEADROOM
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(timeout, CONNECT_TIMEOUT), sock_read=timeout)
         self._request = httpx2.Request("POST", self.url)  # what the SDK's errors carry
         self.proxy = env_proxy(self.url)
@@ -74,7 +74,7 @@ class ChatSender:
         APITimeoutError, APIConnectionError), JSONDecodeError for a body that is not JSON, and
         ReplyError for JSON that is not a completion."""
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self.connections)
+            connector = aiohttp.TCPConnector(limit=self.sockets)
             # trust_env would look up ~/.netrc in a thread on every request: the proxy is read once instead
             self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout)
         data = json.dumps(body, ensure_ascii=False).encode()

@@ -78,5 +78,5 @@ def make_client(conn: Connection, *, timeout: float = 120.0) -> openai.AsyncOpen
 
 
 def chat_sender(conn: Connection, model: str, *, concurrency: int = 16, timeout: float = 120.0) -> ChatSender:
-    """The chat call for one model on one connection, with a connection pool sized to `concurrency`."""
+    """The chat call for one model on one connection, with a socket pool sized to `concurrency`."""
     return ChatSender(make_client(conn, timeout=timeout), model, concurrency=concurrency, timeout=timeout)

@@ -15,7 +15,7 @@ CASES = [
     ("[[html]]", ErrorKind.SERVER_ERROR, True),
     ("[[truncated]]", ErrorKind.BAD_RESPONSE, True),
     ("[[malformed]]", ErrorKind.BAD_RESPONSE, True),
-    ("[[reset]]", ErrorKind.CONNECTION, True),
+    ("[[reset]]", ErrorKind.NETWORK, True),
     ("[[slow:3]]", ErrorKind.TIMEOUT, True),
     ("[[error:500]]", ErrorKind.SERVER_ERROR, True),
     ("[[error:502]]", ErrorKind.SERVER_ERROR, True),

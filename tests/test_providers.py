@@ -29,7 +29,7 @@ from providers import (
     probe,
     request_params,
 )
-from providers.chat import CONNECTION_HEADROOM
+from providers.chat import SOCKET_HEADROOM
 from tests.fake_llm_server import FakeLLM, FakeLLMServer
 
 OPENAI_KEY = "sk-proj-A1b2C3d4E5f6G7h8J9k0LmNoPq"
@@ -233,7 +233,7 @@ def test_make_client_builds_for_every_provider(pid):
     client = sender.client
     try:
         assert client.max_retries == 0
-        assert sender.connections == 8 + CONNECTION_HEADROOM
+        assert sender.sockets == 8 + SOCKET_HEADROOM
         assert client.timeout.read == 30 and sender.timeout.sock_read == 30
         if pid == "azure":
             assert isinstance(client, openai.AsyncAzureOpenAI)
@@ -307,7 +307,7 @@ def test_refused_connection_is_a_connection_error_not_a_timeout(dead_url):
     with pytest.raises(openai.APIConnectionError) as caught:
         _complete(conn, timeout=5)
     assert not isinstance(caught.value, openai.APITimeoutError)
-    assert classify(caught.value, base_url=dead_url).kind == ErrorKind.CONNECTION
+    assert classify(caught.value, base_url=dead_url).kind == ErrorKind.NETWORK
 
 
 def test_server_that_does_not_answer_in_time_is_a_timeout(srv):
@@ -540,7 +540,7 @@ def test_dead_endpoint_is_a_connection_error(dead_url):
     result = probe.test_connection(Connection("openai", api_key=OPENAI_KEY, base_url=dead_url))
     assert time.monotonic() - start < 5
     assert not result.ok
-    assert result.error is not None and result.error.kind == ErrorKind.CONNECTION
+    assert result.error is not None and result.error.kind == ErrorKind.NETWORK
     assert dead_url in result.message
     assert OPENAI_KEY not in result.message
 
