@@ -174,6 +174,11 @@ class ClassifiedError:
         return f"{self.message}. {self.action}"
 
 
+class TemplateError(ValueError):
+    """A `{column}` template names a column the data does not have (or an output field is
+    incomplete): the user's spec, said before anything is sent."""
+
+
 class RunStartError(ValueError):
     """A run cannot start (no key, no endpoint, owned by another live process); ``str(e)`` says
     what to do. Raised before anything is written, so no run is left `queued`."""

@@ -1199,9 +1199,7 @@ def code_version(use_git: bool = True) -> str:
         return done.stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git(
-        "status", "--porcelain", "--", "handai_engine", "handai_db.py", "ledger", "handai_prompts.py", "providers"
-    )
+    dirty = git("status", "--porcelain", "--", "handai_engine", "handai_db.py", "ledger", "handai_prompts", "providers")
     return commit + (" + uncommitted engine changes" if dirty else "")
 
 

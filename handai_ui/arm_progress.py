@@ -28,7 +28,7 @@ def figures_table(parts: Mapping[str, Figures], what: str, *, live: bool) -> pd.
                 "429s": f.rate_limited,
                 "tokens in": f.tokens_in,
                 "tokens out": f.tokens_out,
-                "cost $": float("nan") if f.cost_usd is None else round(f.cost_usd, 6),  # blank, not "None"
+                "cost $": None if f.cost_usd is None else round(f.cost_usd, 6),
                 "mean latency (ms)": None if f.latency_ms is None else round(f.latency_ms),
             }
             for name, f in parts.items()
@@ -41,10 +41,10 @@ def parts_view(p: Progress) -> None:
     """Per model, and per step when there are several; a cell is one (row, step, model, sample)."""
     if p.arms:
         st.markdown("**Per model**")
-        st.dataframe(figures_table(p.arms, "model", live=p.live), hide_index=True, width="stretch")
+        st.dataframe(figures_table(p.arms, "model", live=p.live), hide_index=True, width="stretch", placeholder="–")
     if len(p.steps) > 1:
         st.markdown("**Per step**")
-        st.dataframe(figures_table(p.steps, "step", live=p.live), hide_index=True, width="stretch")
+        st.dataframe(figures_table(p.steps, "step", live=p.live), hide_index=True, width="stretch", placeholder="–")
     note = "A cell is one answer: one row, step, model and sample."
     if p.live:
         note += " Mean latency per model appears once the run has stopped."

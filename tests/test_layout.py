@@ -12,11 +12,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 400
 SKIPPED_DIRS = {"benchmarks", "node_modules", "test-artifacts", "__pycache__"}
-# Over the limit today and being split in another change; take an entry off once its file is
-# under the limit (the second test says when), so a new long module always fails.
-ALLOWED = {
-    Path("handai_prompts.py"),  # row → messages, schemas and parsing in one file: to become a package
-}
 
 
 def modules() -> dict[Path, int]:
@@ -33,14 +28,8 @@ def modules() -> dict[Path, int]:
 
 
 def test_no_module_is_over_400_lines():
-    long = {str(p): n for p, n in modules().items() if n > LIMIT and p not in ALLOWED}
+    long = {str(p): n for p, n in modules().items() if n > LIMIT}
     assert long == {}, f"split these into modules with one job each (DESIGN.md): {long}"
-
-
-def test_the_allow_list_names_only_modules_still_over():
-    lines = modules()
-    stale = sorted(str(p) for p in ALLOWED if lines.get(p, 0) <= LIMIT)
-    assert stale == [], f"now under {LIMIT} lines (or gone): take them off ALLOWED in tests/test_layout.py"
 
 
 def imported_roots(path: Path) -> set[str]:
