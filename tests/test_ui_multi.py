@@ -330,7 +330,7 @@ def test_pipeline_spec_load_validation_and_a_run_that_skips_rows(app, llm, ledge
 
     broken = {**SPEC, "steps": [SPEC["steps"][0], {**SPEC["steps"][1], "template": "Summary: {nope}"}]}
     paste_spec(app, broken)  # loaded (its columns are checked against the data), and said once what is wrong
-    names = sorted(w.value for w in app.text_input if w.key.endswith("_name"))
+    names = sorted(w.value for w in app.text_input if w.label == "Step name")
     assert names == ["code", "summary"]
     assert len(app.error) == 1, [e.value for e in app.error]
     assert "Step 'code' uses {nope}, which is neither a column" in app.error[0].value
