@@ -74,7 +74,7 @@ def data_section(prefix: str) -> Data | None:
         st.info("Upload a file, or turn on the sample dataset, to begin.", icon=":material/upload_file:")
         return None
     st.caption(f"**{md(data.name)}** · {len(data.df):,} rows × {len(data.df.columns)} columns")
-    st.dataframe(numbered(data.df.head(PREVIEW_ROWS)), width="stretch", height=240)
+    st.dataframe(numbered(data.df.head(PREVIEW_ROWS)), width="stretch", height=240, placeholder="")
     if len(data.df) > PREVIEW_ROWS:
         st.caption(f"Preview of the first {PREVIEW_ROWS} rows; every row is processed.")
     return data if len(data.df.columns) else None

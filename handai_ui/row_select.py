@@ -54,7 +54,7 @@ def row_selection(prefix: str, df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     except (ValueError, KeyError) as exc:
         st.warning(md(exc), icon=":material/filter_alt_off:")
         return df.iloc[0:0], ""
-    st.caption(f":material/filter_alt: {md(description)} · {len(chosen):,} of {len(df):,} rows")
+    st.caption(f":material/filter_alt: {md(description)}")  # it says how many of how many
     return chosen, description
 
 
