@@ -282,6 +282,16 @@ def start_full_run(page: Page, rows: int, timeout: float = 20_000) -> int:
     pytest.fail(f"no new run in the URL {timeout / 1000:.0f} s after clicking Run all twice (URL: {page.url})")
 
 
+def start_slow_run(page: Page, server: StreamlitServer, llm: Any, rows: list[dict[str, str]]) -> int:
+    """The tricky rows sent slowly enough (CONCURRENCY, LATENCY_MS) to be seen running; the run's id."""
+    prepare(page, server, llm.url, rows)
+    set_concurrency(page, CONCURRENCY)
+    llm.configure(latency_ms=LATENCY_MS)
+    run_id = start_full_run(page, ROWS)
+    expect_run(page, run_id, RunStatus.RUNNING)
+    return run_id
+
+
 def wait_for_rows(server: StreamlitServer, run_id: int, rows: int, timeout: float = 30) -> int:
     """Poll the ledger until `rows` rows of the run succeeded; fails, saying how far it got."""
     db = ledger(server)
@@ -379,11 +389,7 @@ def test_reload_and_reopen_mid_run_find_the_run(app_server, new_page, llm):
     shot = Shots("reload-")
     rows = tricky_rows()
     page = new_page()
-    prepare(page, app_server, llm.url, rows)
-    set_concurrency(page, CONCURRENCY)
-    llm.configure(latency_ms=LATENCY_MS)
-    run_id = start_full_run(page, ROWS)
-    expect_run(page, run_id, RunStatus.RUNNING)
+    run_id = start_slow_run(page, app_server, llm, rows)
     shot(page, "running", at=run_heading(page, run_id))
 
     page.reload()
@@ -392,6 +398,7 @@ def test_reload_and_reopen_mid_run_find_the_run(app_server, new_page, llm):
     expect_run(page, run_id, RunStatus.RUNNING)
     shot(page, "after-reload", at=run_heading(page, run_id))
 
+    llm.configure(latency_ms=3 * LATENCY_MS)  # a fresh tab finds active runs: keep this one running meanwhile
     page.context.close()
     page = new_page()  # a new tab in a fresh browser profile, at the plain app URL
     open_app(page, app_server.url)
@@ -411,11 +418,7 @@ def test_server_killed_mid_run_resumes_from_history(app_server, new_page, llm):
     shot = Shots("crash-")
     rows = tricky_rows()
     page = new_page()
-    prepare(page, app_server, llm.url, rows)
-    set_concurrency(page, CONCURRENCY)
-    llm.configure(latency_ms=LATENCY_MS)
-    run_id = start_full_run(page, ROWS)
-    expect_run(page, run_id, RunStatus.RUNNING)
+    run_id = start_slow_run(page, app_server, llm, rows)
     shot(page, "running", at=run_heading(page, run_id))
 
     wait_for_rows(app_server, run_id, 30)

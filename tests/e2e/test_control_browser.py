@@ -12,18 +12,14 @@ import pytest
 
 from handai_db import RunStatus
 from tests.e2e.test_browser import (
-    CONCURRENCY,
-    LATENCY_MS,
     ROWS,
     Shots,
     expect_run,
     ledger,
     nav,
     open_app,
-    prepare,
     run_heading,
-    set_concurrency,
-    start_full_run,
+    start_slow_run,
     tricky_rows,
     wait_for_rows,
 )
@@ -76,13 +72,8 @@ def test_a_cli_run_is_stopped_from_history(app_server, new_page, llm, tmp_path):
 
 def test_a_run_started_in_the_browser_is_paused_by_the_cli(app_server, new_page, llm):
     shot = Shots("control-app-")
-    rows = tricky_rows()
     page = new_page()
-    prepare(page, app_server, llm.url, rows)
-    set_concurrency(page, CONCURRENCY)
-    llm.configure(latency_ms=LATENCY_MS)
-    run_id = start_full_run(page, ROWS)
-    expect_run(page, run_id, RunStatus.RUNNING)
+    run_id = start_slow_run(page, app_server, llm, tricky_rows())
     wait_for_rows(app_server, run_id, 8)
 
     result = run_cli(["runs", "pause", str(run_id)], cli_env(app_server.data_dir))
