@@ -243,7 +243,7 @@ def test_the_same_model_twice_is_two_arms_and_two_calls(engine, db, llm):
 def test_a_429_storm_on_one_arm_fails_no_row_and_does_not_slow_the_other(engine, db, llm, llm2):
     llm.configure(rpm=600)  # 10 requests a second, and the bucket starts empty
     llm2.configure(latency_ms=10)
-    rows = texts(30)
+    rows = texts(40)
     plan = Plan(
         "compare",
         (
@@ -259,17 +259,18 @@ def test_a_429_storm_on_one_arm_fails_no_row_and_does_not_slow_the_other(engine,
     assert {r.status for r in free} == {200} and Counter(r.user for r in free) == {user_of(t): 1 for t in rows}
     assert {r.model for r in limited} == {"fake-small"} and {r.model for r in free} == {"fake-alt"}
     counts = db.run_counts(run_id)
-    assert (counts.succeeded, counts.failed, counts.pending) == (60, 0, 0)
+    assert (counts.succeeded, counts.failed, counts.pending) == (80, 0, 0)
     live = live_figures(engine, run_id)
     assert live.arms["limited"].rate_limited > 0 and live.arms["free"].rate_limited == 0
     kept = engine.progress(run_id)  # from the ledger once the job is over: the 429s are kept per model
     assert kept.arms["limited"].rate_limited == live.arms["limited"].rate_limited
     assert kept.arms["free"].rate_limited == 0 and kept.rate_limited == live.arms["limited"].rate_limited
     # the free arm was never paused or slowed by the other arm's 429s (with one limiter for both,
-    # it takes about half as long as the limited arm; on its own lane, a few hundredths of that)
+    # it takes about half as long as the limited arm; on its own lane, a few hundredths of that,
+    # or a tenth or two on a machine busy with other tests)
     start = min(r.ts for r in [*limited, *free])
     free_span, limited_span = max(r.ts for r in free) - start, max(r.ts for r in limited) - start
-    assert limited_span > 2.0 and free_span < 0.2 * limited_span, (free_span, limited_span)
+    assert limited_span > 3.0 and free_span < 0.3 * limited_span, (free_span, limited_span)
 
 
 def test_two_providers_each_get_their_own_calls_and_key(engine, db, llm, llm2):

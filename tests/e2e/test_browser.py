@@ -398,12 +398,13 @@ def test_reload_and_reopen_mid_run_find_the_run(app_server, new_page, llm):
     expect_run(page, run_id, RunStatus.RUNNING)
     shot(page, "after-reload", at=run_heading(page, run_id))
 
-    llm.configure(latency_ms=3 * LATENCY_MS)  # a fresh tab finds active runs: keep this one running meanwhile
+    llm.configure(hold=True)  # a fresh tab finds active runs: the replies wait until it has opened
     page.context.close()
     page = new_page()  # a new tab in a fresh browser profile, at the plain app URL
     open_app(page, app_server.url)
     expect_run(page, run_id)
     shot(page, "reopened", at=run_heading(page, run_id))
+    llm.configure(hold=False)
     expect_completed(page, run_id, ROWS)
     shot(page, "done", at=run_heading(page, run_id))
 
