@@ -211,12 +211,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.when == "call":
         item.rep_call = report
     return report
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The browser tests run one after another on one xdist worker (`--dist loadgroup`, set in
-    pyproject.toml) while the other tests share the rest: two browsers and two Streamlit servers
-    at once on a 2-core machine would only slow each other."""
-    for item in items:
-        if item.nodeid.startswith("tests/e2e/"):
-            item.add_marker(pytest.mark.xdist_group("browser"))
